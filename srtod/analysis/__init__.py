@@ -1,0 +1,1 @@
+"""srtod.analysis."""

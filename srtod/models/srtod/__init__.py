@@ -1,0 +1,1 @@
+"""SR-TOD: reconstruction head, difference map, DGFE, data preprocessor, detector integration."""
