@@ -1,0 +1,254 @@
+"""Is a reproduced AP gain larger than noise? A paired bootstrap over test images, and a verdict.
+
+The paper reports single runs and gains of 0.1-2 AP. For each SR-TOD row we compare the run with
+its baseline on the *same* test images: a resample draws image ids with replacement (repeats
+allowed, as ``PerImageRecords.ap`` accepts them), both runs are scored on that resample and the
+difference is kept. The 2.5 and 97.5 percentiles of 1000 such differences give a 95% interval.
+
+Seeds. With ``seeds=N`` a run has N trainings. The bootstrap uses all of them: each replicate
+also draws N seed indices with replacement and averages the paired (SR-TOD seed k minus baseline
+seed k) gains over them, so the interval carries both the test-set sampling noise and the
+run-to-run noise of training. With one seed it is the plain image bootstrap.
+
+Verdicts (``verdict``), with [low, high] the interval and g the published gain (SR-TOD AP minus
+its baseline's AP, both as published):
+- ``gain reproduced``: low > 0 and high >= g: a real gain, and the published one is inside the
+  interval or below it.
+- ``smaller than published``: low > 0 and high < g: a real gain, smaller than the published one.
+- ``within noise``: low <= 0 <= high: the interval contains zero; no gain is shown.
+- ``not reproduced``: high < 0: SR-TOD is worse than its baseline beyond noise.
+- ``no gain published``: g <= 0 or unknown; the paper claims no gain, the interval is shown alone.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+import numpy as np
+
+from srtod.errors import InputError
+
+VERDICTS = ('gain reproduced', 'smaller than published', 'within noise', 'not reproduced',
+            'no gain published')
+
+
+def _as_list(records) -> list:
+    if isinstance(records, (list, tuple)):
+        return list(records)
+    return [records]
+
+
+def _common_image_ids(groups: list[list]) -> np.ndarray:
+    ids = None
+    for group in groups:
+        for rec in group:
+            these = np.unique(np.asarray(rec.image_ids))
+            if ids is None:
+                ids = these
+            elif len(these) != len(ids) or not np.array_equal(these, ids):
+                raise InputError(
+                    'paired bootstrap: both runs must be evaluated on the same test images; '
+                    f'got {len(ids)} and {len(these)} image ids that differ')
+    if ids is None or len(ids) == 0:
+        raise InputError('paired bootstrap: expected per-image records with at least one image')
+    return ids
+
+
+def paired_bootstrap(records_a, records_b, n: int = 1000, seed: int = 0, area: str = 'all',
+                     level: float = 0.95) -> dict:
+    """Paired bootstrap of the AP gain ``AP(b) - AP(a)`` over test images.
+
+    Args:
+        records_a: the baseline's per-image records (``PerImageRecords``), or a list of them, one
+            per training seed.
+        records_b: the SR-TOD run's records, the same kind; with lists, element k of each is
+            paired (training seed k).
+        n: number of bootstrap resamples.
+        seed: seed of the resampling generator (fixed, so the interval is reproducible).
+        area: the area range passed to ``PerImageRecords.ap`` ('all', 'verytiny', ...).
+        level: coverage of the percentile interval.
+
+    Returns:
+        dict with ``gain`` (seed-averaged gain on the full test set, AP points), ``low`` and
+        ``high`` (the percentile interval), ``n``, ``seeds``, ``images``, ``level``, ``area``.
+    """
+    a, b = _as_list(records_a), _as_list(records_b)
+    if len(a) != len(b) or not a:
+        raise InputError(f'paired bootstrap: expected as many baseline as SR-TOD seeds, got '
+                         f'{len(a)} and {len(b)}')
+    if n < 1:
+        raise InputError(f'paired bootstrap: n must be at least 1, got {n}')
+    ids = _common_image_ids([a, b])
+    gains_full = [rb.ap(None, area) - ra.ap(None, area) for ra, rb in zip(a, b)]
+    rng = np.random.default_rng(seed)
+    k = len(a)
+    draws = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        seeds_i = rng.integers(0, k, size=k) if k > 1 else np.zeros(1, dtype=int)
+        sample = rng.choice(ids, size=len(ids), replace=True)
+        draws[i] = np.mean([b[s].ap(sample, area) - a[s].ap(sample, area) for s in seeds_i])
+    tail = (1.0 - level) / 2.0 * 100.0
+    draws = draws[np.isfinite(draws)]
+    low, high = (np.percentile(draws, [tail, 100.0 - tail]) if len(draws)
+                 else (math.nan, math.nan))
+    return dict(gain=float(np.mean(gains_full)), low=float(low), high=float(high), n=int(n),
+                seeds=k, images=int(len(ids)), level=level, area=area)
+
+
+def verdict(low: float, high: float, published_gain: float | None) -> str:
+    """The verdict of an interval [low, high] against the published gain (module docstring)."""
+    if published_gain is None or not np.isfinite(published_gain) or published_gain <= 0:
+        return 'no gain published'
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise InputError(f'verdict: expected a finite interval, got [{low}, {high}]')
+    if high < 0:
+        return 'not reproduced'
+    if low <= 0:
+        return 'within noise'
+    return 'gain reproduced' if high >= published_gain else 'smaller than published'
+
+
+# -- per-table statistics ----------------------------------------------------------------------
+
+def _usable(runs, run_id: str):
+    """Rows of runs.csv for ``run_id`` that finished with an AP (failed runs are left out)."""
+    rows = runs[runs['run_id'] == run_id]
+    if 'status' in rows:
+        rows = rows[rows['status'].fillna('ok').astype(str) != 'failed']
+    if 'AP' in rows:
+        rows = rows[rows['AP'].notna()]
+    return rows.sort_values('seed')
+
+
+def _failure(runs, run_id: str) -> str | None:
+    rows = runs[runs['run_id'] == run_id]
+    if 'status' not in rows or not (rows['status'] == 'failed').any():
+        return None
+    reason = ''
+    if 'failure_reason' in rows:
+        reason = str(rows[rows['status'] == 'failed']['failure_reason'].iloc[0])
+    return f'{run_id} failed' + (f' ({reason})' if reason and reason != 'nan' else '')
+
+
+def published_ap(registry, run_id: str, table: str | None = None, key: str = 'AP'):
+    """The published ``key`` of ``run_id``: from a row of ``table`` if it has one, else any row."""
+    rows = [r for r in registry.rows if r.run_id == run_id and key in (r.published or {})]
+    rows.sort(key=lambda r: r.table != table)
+    return float(rows[0].published[key]) if rows else None
+
+
+def records_path(tier: str, run_id: str, seed: int, results_root=None) -> Path:
+    """``results/<tier>/<run id>/seed<S>/records.npz`` (``results_root`` replaces ``results``)."""
+    if results_root is None:
+        try:
+            from srtod.registry import run_dir
+            return Path(run_dir(tier, run_id, seed)) / 'records.npz'
+        except ImportError:
+            results_root = 'results'
+    return Path(results_root) / tier / run_id / f'seed{seed}' / 'records.npz'
+
+
+def pair_statistics(runs, tier: str, run_id: str, baseline: str, published_gain,
+                    n: int = 1000, seed: int = 0, results_root=None, loader=None) -> dict:
+    """Reproduced gain (mean +- std over seeds), bootstrap interval and verdict of one pair.
+
+    Args:
+        runs: results/<tier>/runs.csv as a DataFrame (columns run_id, seed, status, AP, ...).
+        tier: the tier the runs belong to.
+        run_id: the SR-TOD run (or, generally, the run whose gain is measured).
+        baseline: the run it is compared with.
+        published_gain: the gain the paper reports for this pair, or None.
+        n, seed: bootstrap resamples and generator seed.
+        results_root: folder replacing ``results`` when locating records (tests).
+        loader: function path -> PerImageRecords; default ``srtod.evaluation.records.load_records``.
+
+    Returns:
+        dict with published_gain, reproduced_gain, reproduced_gain_std, seeds, low, high,
+        verdict and note (why a value is missing).
+    """
+    out = dict(published_gain=published_gain, reproduced_gain=math.nan,
+               reproduced_gain_std=math.nan, seeds=0, low=math.nan, high=math.nan,
+               verdict='not run', note='')
+    failed = _failure(runs, run_id) or _failure(runs, baseline)
+    ra, rb = _usable(runs, baseline), _usable(runs, run_id)
+    seeds = sorted(set(ra['seed']).intersection(rb['seed']))
+    if not seeds:
+        out['verdict'] = 'failed' if failed else 'not run'
+        out['note'] = failed or ('no finished seed of both ' + run_id + ' and ' + baseline)
+        return out
+    ap_a = ra.set_index('seed').loc[seeds, 'AP'].to_numpy(float)
+    ap_b = rb.set_index('seed').loc[seeds, 'AP'].to_numpy(float)
+    out['reproduced_gain'] = float(np.mean(ap_b - ap_a))
+    out['reproduced_gain_std'] = float(np.std(ap_b - ap_a, ddof=1)) if len(seeds) > 1 else math.nan
+    out['seeds'] = len(seeds)
+    if loader is None:
+        from srtod.evaluation.records import load_records as loader
+    paths = [(records_path(tier, baseline, s, results_root),
+              records_path(tier, run_id, s, results_root)) for s in seeds]
+    missing = [str(p) for pair in paths for p in pair if not p.is_file()]
+    if missing:
+        out['verdict'] = 'no records'
+        out['note'] = 'missing ' + ', '.join(missing)
+        return out
+    boot = paired_bootstrap([loader(pa) for pa, _ in paths], [loader(pb) for _, pb in paths],
+                            n=n, seed=seed)
+    out.update(low=boot['low'], high=boot['high'],
+               verdict=verdict(boot['low'], boot['high'], published_gain))
+    return out
+
+
+def table_statistics(runs, registry, tier: str, table: str, n: int = 1000, seed: int = 0,
+                     results_root=None, loader=None):
+    """One row per SR-TOD row of ``table``: published and reproduced gain, interval, verdict.
+
+    Args:
+        runs: results/<tier>/runs.csv loaded with pandas.
+        registry: ``srtod.registry.Registry``.
+        tier: the tier.
+        table: table id (``T1`` .. ``T7``, ``S1`` .. ``S6``).
+        n, seed: bootstrap resamples and generator seed.
+        results_root, loader: see ``pair_statistics``.
+
+    Returns:
+        pandas.DataFrame with columns table, row, run_id, baseline, published_gain,
+        reproduced_gain, reproduced_gain_std, seeds, low, high, verdict, note.
+    """
+    import pandas as pd
+
+    if table not in registry.tables:
+        raise InputError(f'unknown table {table!r}; expected one of {sorted(registry.tables)}')
+    out = []
+    for row in registry.rows:
+        if row.table != table or row.external or not row.run_id or '+srtod' not in row.run_id:
+            continue
+        baseline = registry.runs[row.run_id].baseline
+        if not baseline:
+            continue
+        pub = (row.published or {}).get('AP')
+        pub_base = published_ap(registry, baseline, table)
+        gain = None if pub is None or pub_base is None else round(float(pub) - pub_base, 6)
+        stats = pair_statistics(runs, tier, row.run_id, baseline, gain, n=n, seed=seed,
+                                results_root=results_root, loader=loader)
+        out.append(dict(table=table, row=row.label, run_id=row.run_id, baseline=baseline,
+                        **stats))
+    columns = ['table', 'row', 'run_id', 'baseline', 'published_gain', 'reproduced_gain',
+               'reproduced_gain_std', 'seeds', 'low', 'high', 'verdict', 'note']
+    return pd.DataFrame(out, columns=columns)
+
+
+def describe_method(n: int = 1000, level: float = 0.95) -> str:
+    """The paragraph the reports print under a statistics table."""
+    return (
+        f'Gain = SR-TOD AP minus its baseline\'s AP (AP over IoU .50:.95, percent). Interval: '
+        f'paired bootstrap over test images, {n} resamples with a fixed generator seed; each '
+        'resample draws the test images with replacement and, with several training seeds, the '
+        'seed indices too, scores both runs on the same draw and keeps the seed-averaged '
+        f'difference; the {level:.0%} interval is its percentile range. Verdicts: "gain '
+        'reproduced" = interval above 0 and containing or above the published gain; "smaller '
+        'than published" = interval above 0 but below the published gain; "within noise" = '
+        'interval contains 0; "not reproduced" = interval below 0; "no gain published" = the '
+        'paper reports no gain for this row.')
+
+
+__all__ = ['VERDICTS', 'paired_bootstrap', 'verdict', 'pair_statistics', 'table_statistics',
+           'published_ap', 'records_path', 'describe_method']
+
