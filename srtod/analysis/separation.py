@@ -32,18 +32,22 @@ BUCKETS = (('very_tiny', 0.0, 8.0 ** 2), ('tiny', 8.0 ** 2, 16.0 ** 2),
 BUCKET_NAMES = tuple(name for name, _, _ in BUCKETS)
 
 
-def rank_auc(positives, negatives) -> float:
+def rank_auc(positives, negatives, negatives_sorted: bool = False) -> float:
     """Exact ROC AUC of two samples (Mann-Whitney U / (P N)), ties counted one half.
 
     Args:
         positives: scores that should rank high (any shape, flattened).
         negatives: scores that should rank low.
+        negatives_sorted: ``negatives`` is already a sorted 1-d array (skips the sort).
 
     Returns:
         The AUC in [0, 1]; NaN when either sample is empty.
     """
-    pos = np.asarray(positives, dtype=np.float64).ravel()
-    neg = np.sort(np.asarray(negatives, dtype=np.float64).ravel())
+    pos, neg = np.asarray(positives).ravel(), np.asarray(negatives).ravel()
+    dtype = np.promote_types(pos.dtype, neg.dtype)   # no float64 copy of float32 maps
+    pos, neg = pos.astype(dtype, copy=False), neg.astype(dtype, copy=False)
+    if not negatives_sorted:
+        neg = np.sort(neg)
     if pos.size == 0 or neg.size == 0:
         return math.nan
     below = np.searchsorted(neg, pos, side='left')
@@ -148,7 +152,7 @@ class SeparationAccumulator:
 
     def _bucket(self, pos, neg_sorted, objects: int, hits: int) -> dict:
         return dict(objects=objects, positive_pixels=int(pos.size),
-                    auc=rank_auc(pos, neg_sorted) if objects else None,
+                    auc=rank_auc(pos, neg_sorted, negatives_sorted=True) if objects else None,
                     hit_rate=(hits / objects if objects and self.threshold is not None
                               else None),
                     positive_mean=float(pos.mean()) if pos.size else None)

@@ -124,14 +124,15 @@ def _failure(runs, run_id: str) -> str | None:
     if 'status' not in rows or not (rows['status'] == 'failed').any():
         return None
     reason = ''
-    if 'failure_reason' in rows:
-        reason = str(rows[rows['status'] == 'failed']['failure_reason'].iloc[0])
+    if 'failure' in rows:
+        reason = str(rows[rows['status'] == 'failed']['failure'].iloc[0])
     return f'{run_id} failed' + (f' ({reason})' if reason and reason != 'nan' else '')
 
 
 def published_ap(registry, run_id: str, table: str | None = None, key: str = 'AP'):
     """The published ``key`` of ``run_id``: from a row of ``table`` if it has one, else any row."""
-    rows = [r for r in registry.rows if r.run_id == run_id and key in (r.published or {})]
+    rows = [r for r in registry.rows
+            if r.run_id == run_id and (r.published or {}).get(key) is not None]
     rows.sort(key=lambda r: r.table != table)
     return float(rows[0].published[key]) if rows else None
 
@@ -214,8 +215,7 @@ def table_statistics(runs, registry, tier: str, table: str, n: int = 1000, seed:
     """
     import pandas as pd
 
-    if table not in registry.tables:
-        raise InputError(f'unknown table {table!r}; expected one of {sorted(registry.tables)}')
+    registry.get_table(table)   # an unknown table id is an InputError with close matches
     out = []
     for row in registry.rows:
         if row.table != table or row.external or not row.run_id or '+srtod' not in row.run_id:
