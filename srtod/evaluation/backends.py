@@ -107,7 +107,7 @@ class GroundTruth:
             COCO, _ = _module(backend)
             api = COCO()
             api.dataset = copy.deepcopy(self.dataset)
-            api.createIndex()
+            _quiet(api.createIndex)
             self._index[backend] = api
         return self._index[backend]
 
@@ -137,7 +137,7 @@ def _result_coco(gt: GroundTruth, dets: Detections, backend: str):
     api = COCO()
     api.dataset = {'images': gt.dataset['images'], 'categories': gt.dataset['categories'],
                    'annotations': anns}
-    api.createIndex()
+    _quiet(api.createIndex)
     return api
 
 
