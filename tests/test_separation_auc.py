@@ -109,3 +109,32 @@ def test_feature_contrast_inside_vs_outside():
     feat[:, 2, 3] = -5.0
     inside, outside = feature_contrast(feat, [[12, 8, 16, 12]], stride=4)
     assert inside == pytest.approx(5.0) and outside == pytest.approx(1.0)
+
+
+def test_background_sample_is_capped_and_shared_between_accumulators():
+    rng = np.random.default_rng(1)
+    d = rng.random((100, 100)).astype(np.float32)
+    a, b = SeparationAccumulator(0.5, max_negatives_per_image=1000), SeparationAccumulator(
+        None, max_negatives_per_image=1000)
+    a.add(d, [[10, 10, 20, 20]], [100])
+    b.add(d * 2, [[10, 10, 20, 20]], [100])
+    assert a.result()['negative_pixels'] == 1000
+    np.testing.assert_array_equal(a._negatives[0] * 2, b._negatives[0])
+    exact = SeparationAccumulator(0.5, max_negatives_per_image=None)
+    exact.add(d, [[10, 10, 20, 20]], [100])
+    assert abs(a.result()['buckets']['tiny']['auc']
+               - exact.result()['buckets']['tiny']['auc']) < 0.05
+
+
+def test_reference_maps_by_hand():
+    from srtod.analysis.separation import _box_mean, reference_maps
+    img = np.zeros((5, 7, 3), np.float32)
+    img[2, 3] = 1.0
+    refs = reference_maps(img)
+    assert refs['constant'][2, 3] == pytest.approx(1 - 1 / 35)
+    assert refs['constant'][0, 0] == pytest.approx(1 / 35)
+    box = _box_mean(img[..., :1], 3)[..., 0]
+    assert box[2, 3] == pytest.approx(1 / 9) and box[0, 0] == 0.0
+    assert box[1, 2] == pytest.approx(1 / 9)
+    # border windows are clipped: the corner mean of a constant image is the constant
+    assert _box_mean(np.ones((4, 4, 1), np.float32), 9)[0, 0, 0] == pytest.approx(1.0)

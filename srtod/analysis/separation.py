@@ -18,6 +18,15 @@ to a box when it overlaps it (so a sub-pixel object still owns one pixel). Bucke
 area in original-image pixels, half-open: very tiny [0, 8^2), tiny [8^2, 16^2), small
 [16^2, 32^2), medium [32^2, inf) (AI-TOD's ranges; pycocotools closes both ends, here each
 object falls in exactly one bucket). Ignored and crowd boxes are neither object nor background.
+Background pixels are all kept up to 200,000 per image; a larger image contributes a uniform
+random sample of that size (fixed seed), and the AUC is exact on that sample.
+
+A reference puts the AUC in context: an untrained, flat reconstruction already gives
+D = |I_o - const|, which separates bright objects on a dark sky. The figures command therefore
+also measures two maps that need no learning: ``constant`` (mean_c |I_o - mean colour of the
+image|, the difference map of a reconstruction that learned only the average) and
+``local_contrast`` (mean_c |I_o - 9x9 box mean of I_o|, a hand-made detector of anything small).
+D carries information of its own only where its AUC exceeds theirs.
 """
 from __future__ import annotations
 
@@ -82,10 +91,14 @@ class SeparationAccumulator:
     Args:
         threshold: the model's threshold t on D (in D's units, [0, 1]); None for a model without
             filtration (then hit rates are not computed).
+        max_negatives_per_image: background pixels kept per image; an image with more keeps a
+            uniform random sample of this size (generator seeded by the image's position, so
+            every accumulator fed the same images samples the same pixels). None keeps all.
     """
 
-    def __init__(self, threshold: float | None):
+    def __init__(self, threshold: float | None, max_negatives_per_image: int | None = 200_000):
         self.threshold = threshold
+        self.max_negatives = max_negatives_per_image
         self.images = 0
         self._negatives: list[np.ndarray] = []
         self._positives = {name: [] for name in BUCKET_NAMES}
@@ -124,7 +137,12 @@ class SeparationAccumulator:
         for name, mask in masks.items():
             if mask.any():
                 self._positives[name].append(d[mask])
-        self._negatives.append(d[background])
+        negatives = d[background]
+        if self.max_negatives is not None and negatives.size > self.max_negatives:
+            rng = np.random.default_rng(self.images)
+            negatives = negatives[np.sort(rng.choice(negatives.size, self.max_negatives,
+                                                     replace=False))]
+        self._negatives.append(negatives)
         self.images += 1
 
     def result(self) -> dict:
@@ -158,6 +176,34 @@ class SeparationAccumulator:
                     positive_mean=float(pos.mean()) if pos.size else None)
 
 
+def reference_maps(image) -> dict:
+    """The learning-free reference maps of one image (module docstring).
+
+    Args:
+        image: (H, W, 3) RGB in [0, 1], the reconstruction target without padding.
+
+    Returns:
+        dict name -> (H, W) float32 map: ``constant`` and ``local_contrast``.
+    """
+    img = np.asarray(image, dtype=np.float32)
+    constant = np.abs(img - img.mean(axis=(0, 1), keepdims=True)).mean(axis=2)
+    return dict(constant=constant, local_contrast=np.abs(img - _box_mean(img, 9)).mean(axis=2))
+
+
+def _box_mean(img: np.ndarray, k: int) -> np.ndarray:
+    """Mean over the k x k window around each pixel, windows clipped at the border."""
+    r = k // 2
+    h, w = img.shape[:2]
+    pad = np.pad(img, ((1, 0), (1, 0), (0, 0))).cumsum(0).cumsum(1)
+    y0 = np.clip(np.arange(h) - r, 0, h)
+    y1 = np.clip(np.arange(h) + r + 1, 0, h)
+    x0 = np.clip(np.arange(w) - r, 0, w)
+    x1 = np.clip(np.arange(w) + r + 1, 0, w)
+    total = (pad[y1][:, x1] - pad[y0][:, x1] - pad[y1][:, x0] + pad[y0][:, x0])
+    area = ((y1 - y0)[:, None] * (x1 - x0)[None, :])[..., None]
+    return total / area
+
+
 def feature_contrast(feature, boxes, stride: int) -> tuple[float, float]:
     """Sums for the object/background contrast of a feature map (Fig. 4, measured).
 
@@ -180,4 +226,4 @@ def feature_contrast(feature, boxes, stride: int) -> tuple[float, float]:
 
 
 __all__ = ['BUCKETS', 'BUCKET_NAMES', 'rank_auc', 'box_pixels', 'bucket_of',
-           'SeparationAccumulator', 'feature_contrast']
+           'SeparationAccumulator', 'reference_maps', 'feature_contrast']

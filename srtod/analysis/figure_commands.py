@@ -1,0 +1,270 @@
+"""``srtod figures`` and ``srtod claims``: the commands the figures rules call.
+
+``srtod figures RUN_ID --tier T [--seed S]`` loads ``results/<tier>/<run id>/seed<S>/checkpoint.pth``,
+runs it on test images and writes, under ``reports/<tier>/figures/<run id>/``, the paper's
+Fig. 1, 3 and 4 as PNGs plus ``panel.npz`` (the crop that supplement Fig. 1 reuses), and the
+measured separation to ``results/<tier>/<run id>/seed<S>/separation.json``.
+``srtod figures --tier T --datasets RUN_ID ...`` draws supplement Fig. 1 from those runs' panels.
+``srtod claims --tier T`` writes ``reports/<tier>/claims.md`` (srtod.analysis.claims).
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from srtod.errors import InputError
+from srtod.io import atomic_open, write_json
+
+#: The files ``srtod figures RUN_ID`` writes in ``reports/<tier>/figures/<run id>/``.
+FIGURE_FILES = ('fig1_difference_map.png', 'fig3_pixel_vs_highfreq.png',
+                'fig4_dgfe_features.png', 'panel.npz')
+DATASETS_FIGURE = 'difference_maps_datasets.png'
+HF_CUTOFF = 1 / 32
+
+
+def figures_dir(tier: str, run_id: str | None = None, reports_root='reports') -> Path:
+    """``reports/<tier>/figures[/<run id>]``."""
+    base = Path(reports_root) / tier / 'figures'
+    return base / run_id if run_id else base
+
+
+def _run_dir(tier: str, run_id: str, seed: int) -> Path:
+    from srtod.registry import run_dir
+    return Path(run_dir(tier, run_id, seed))
+
+
+def dataset_panel_runs(run_ids) -> list[str]:
+    """One SR-TOD run per dataset for supplement Fig. 1 (the paper's default variant first).
+
+    Preference per dataset: ``<dataset>/cascade_rcnn+srtod`` (the host of the paper's
+    ablations and figures), then any plain ``+srtod`` run, then any SR-TOD variant.
+    """
+    chosen = {}
+    for run_id in sorted(r for r in run_ids if '+srtod' in r):
+        dataset, model = run_id.split('/', 1)
+        rank = 0 if model == 'cascade_rcnn+srtod' else 1 if model.endswith('+srtod') else 2
+        if dataset not in chosen or rank < chosen[dataset][0]:
+            chosen[dataset] = (rank, run_id)
+    order = ('droneswarms', 'visdrone', 'aitod', 'dota')
+    return [chosen[d][1] for d in sorted(chosen, key=lambda d: (order.index(d)
+                                                                  if d in order else 9, d))]
+
+
+def _threshold_summary(train: dict) -> dict:
+    thr = train.get('threshold') if isinstance(train.get('threshold'), dict) else {}
+    init, final = thr.get('init'), thr.get('final')
+    out = dict(init=init, final=final, moved=None, change=None, change_255=None)
+    if init is not None and final is not None:
+        change = float(final) - float(init)
+        out.update(moved=bool(change != 0.0), change=change, change_255=change * 255.0,
+                   relative_change=(change / float(init) if init else None))
+    return out
+
+
+def _placeholder(path: Path, text: str) -> None:
+    from srtod.analysis.figures import _plt, _save
+    fig = _plt().figure(figsize=(6, 2))
+    fig.text(0.5, 0.5, text, ha='center', va='center', wrap=True)
+    _save(fig, path)
+
+
+def make_figures(run_id: str, tier: str, seed: int = 0, images: int = 100,
+                 figure_images: int = 3, crop: int = 128, device: str | None = None,
+                 reports_root='reports') -> dict:
+    """Figures and separation of one SR-TOD run (the body of ``srtod figures RUN_ID``).
+
+    Args:
+        run_id: an SR-TOD run id (with ``+srtod``).
+        tier: the tier.
+        seed: the training seed whose checkpoint is used.
+        images: how many test images (the first ones) the separation pools; all when fewer.
+        figure_images: how many images Fig. 4 shows (those with the most tiny objects).
+        crop: side of the zoomed crop, input pixels.
+        device: torch device; default cuda when available, else cpu.
+        reports_root: the folder holding ``<tier>/figures``.
+
+    Returns:
+        The separation.json object.
+    """
+    import torch
+
+    from srtod.analysis import figures as F
+    from srtod.analysis.separation import (SeparationAccumulator, feature_contrast,
+                                           reference_maps)
+    from srtod.registry import load_registry, resolve_config
+
+    registry = load_registry()
+    run = registry.get_run(run_id)
+    if '+srtod' not in run_id:
+        raise InputError(f'{run_id} is not an SR-TOD run; figures need a run id with +srtod')
+    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    rdir = _run_dir(tier, run_id, seed)
+    out_dir = figures_dir(tier, run_id, reports_root)
+    train_path = rdir / 'train.json'
+    if not train_path.is_file():
+        raise InputError('train.json not found; train the run first (srtod train '
+                         f'{run_id} --tier {tier})', path=train_path)
+    train = json.loads(train_path.read_text(encoding='utf-8'))
+    result = dict(run_id=run_id, tier=tier, seed=seed, status='ok',
+                  threshold=_threshold_summary(train), figures=[str(out_dir / f)
+                                                                 for f in FIGURE_FILES])
+    if train.get('status') == 'failed':
+        reason = (train.get('failure') or {}).get('reason', 'unknown reason')
+        result.update(status='failed', failure=train.get('failure'))
+        for name in FIGURE_FILES[:3]:
+            _placeholder(out_dir / name, f'{run_id}: training failed ({reason}); no figure')
+        with atomic_open(out_dir / FIGURE_FILES[3], 'wb') as f:
+            np.savez_compressed(f, failed=np.array(True))
+        write_json(rdir / 'separation.json', result)
+        return result
+
+    cfg = resolve_config(run_id, tier, seed)
+    model = F.build_model(cfg, rdir / 'checkpoint.pth', device)
+    baseline_model = None
+    if run.baseline:
+        bdir = _run_dir(tier, run.baseline, seed)
+        btrain = bdir / 'train.json'
+        if (bdir / 'checkpoint.pth').is_file() and btrain.is_file() and json.loads(
+                btrain.read_text(encoding='utf-8')).get('status') != 'failed':
+            baseline_model = F.build_model(resolve_config(run.baseline, tier, seed),
+                                           bdir / 'checkpoint.pth', device)
+    dataset = F.build_test_dataset(cfg)
+    extractor = F.MapExtractor(model, dataset, baseline_model, hf_cutoff=HF_CUTOFF)
+    count = min(images, len(extractor))
+    if count == 0:
+        raise InputError(f'the test set of {run_id} ({tier}) has no images')
+    acc, acc_hf = None, None
+    contrast = {'p2_before': [], 'p2_after': [], 'baseline_p2': []}
+    kept: list[tuple[int, F.ImageMaps]] = []
+    for index in range(count):
+        m = extractor(index)
+        if acc is None:
+            acc, acc_hf = SeparationAccumulator(m.threshold), SeparationAccumulator(None)
+            acc_ref = {}
+        acc.add(m.diff_map, m.boxes, m.areas, m.ignore_boxes)
+        if m.diff_map_hf is not None:
+            acc_hf.add(m.diff_map_hf, m.boxes, m.areas, m.ignore_boxes)
+        for name, ref in reference_maps(m.image).items():
+            acc_ref.setdefault(name, SeparationAccumulator(None)).add(
+                ref, m.boxes, m.areas, m.ignore_boxes)
+        for key, feat in (('p2_before', m.feat), ('p2_after', m.feat_enhanced),
+                          ('baseline_p2', m.baseline_feat)):
+            if feat is not None and len(m.boxes):
+                contrast[key].append(feature_contrast(feat, m.boxes, m.stride))
+        tiny = int(np.sum(m.areas < F.TINY_AREA))
+        kept.append((tiny, m))
+        kept = sorted(kept, key=lambda x: -x[0])[:figure_images]
+    best = kept[0][1]
+    h, w = best.diff_map.shape
+    box = F.choose_crop(best.boxes, best.areas, h, w, crop)
+    label = f'{run_id} ({tier}, seed {seed})'
+    F.plot_fig1(best, box, out_dir / FIGURE_FILES[0], f'Fig. 1 - {label}')
+    F.plot_fig3(best, box, out_dir / FIGURE_FILES[1], HF_CUTOFF, f'Fig. 3 - {label}')
+    F.plot_fig4([(m, F.choose_crop(m.boxes, m.areas, *m.diff_map.shape, crop))
+                 for _, m in kept], out_dir / FIGURE_FILES[2], f'Fig. 4 - {label}')
+    panel = F.crop_panel(best, box, run_id.split('/')[0])
+    with atomic_open(out_dir / FIGURE_FILES[3], 'wb') as f:
+        np.savez_compressed(f, **{k: np.asarray(v) for k, v in panel.items()})
+
+    def ratio(pairs):
+        pairs = [(i, o) for i, o in pairs if math.isfinite(i) and math.isfinite(o) and o > 0]
+        return None if not pairs else float(np.mean([i / o for i, o in pairs]))
+
+    result.update(
+        images=count, device=device, threshold_model=best.threshold,
+        separation=acc.result(),
+        separation_highfreq=acc_hf.result() if acc_hf.images else None,
+        separation_reference={name: a.result() for name, a in acc_ref.items()},
+        highfreq_cutoff=HF_CUTOFF, baseline=run.baseline if baseline_model else None,
+        feature_contrast={k: ratio(v) for k, v in contrast.items()},
+        method=('AUC: exact Mann-Whitney AUC of D inside GT boxes of a size bucket vs outside all '
+                'GT boxes, pooled over the first `images` test images at network input '
+                'resolution; hit_rate: share of objects whose box holds a pixel with D > t; '
+                'separation_reference: the same for learning-free maps (constant: |I - mean '
+                'colour|, local_contrast: |I - 9x9 box mean|); feature_contrast: mean over '
+                'images of mean|P2| inside GT boxes / outside.'))
+    write_json(rdir / 'separation.json', result)
+    return result
+
+
+def make_dataset_figure(tier: str, run_ids, reports_root='reports') -> Path:
+    """Supplement Fig. 1 from the panels of ``run_ids`` (written by ``make_figures``)."""
+    from srtod.analysis.figures import plot_datasets
+
+    panels = []
+    for run_id in run_ids:
+        path = figures_dir(tier, run_id, reports_root) / 'panel.npz'
+        if not path.is_file():
+            raise InputError(f'no panel for {run_id}; run `srtod figures {run_id} --tier '
+                             f'{tier}` first', path=path)
+        with np.load(path) as data:
+            if 'failed' in data:
+                continue
+            panels.append(dict(label=f'{run_id}', image=data['image'],
+                               diff_map=data['diff_map'], boxes=data['boxes']))
+    out = figures_dir(tier, None, reports_root) / DATASETS_FIGURE
+    if not panels:
+        _placeholder(out, 'supplement Fig. 1: no trained SR-TOD run in this tier')
+        return out
+    return plot_datasets(panels, out, f'Supplement Fig. 1 - difference maps across datasets '
+                                      f'({tier} tier)')
+
+
+def _figures(args) -> int:
+    if args.datasets:
+        run_ids = args.run_ids
+        if not run_ids:
+            from srtod.registry import load_registry
+            run_ids = dataset_panel_runs(load_registry().runs)
+        print(make_dataset_figure(args.tier, run_ids))
+        return 0
+    if len(args.run_ids) != 1:
+        raise InputError('expected exactly one RUN_ID (or --datasets RUN_ID ...)')
+    result = make_figures(args.run_ids[0], args.tier, args.seed, images=args.images,
+                          figure_images=args.figure_images, crop=args.crop, device=args.device)
+    sep = result.get('separation', {}).get('buckets', {})
+    for name, b in sep.items():
+        auc = 'n/a' if b['auc'] is None else f"{b['auc']:.3f}"
+        hit = 'n/a' if b['hit_rate'] is None else f"{b['hit_rate']:.3f}"
+        print(f'{name:10s} objects {b["objects"]:6d}  AUC {auc}  hit rate {hit}')
+    return 0
+
+
+def _claims(args) -> int:
+    from srtod.analysis.claims import write_claims
+    print(write_claims(args.tier, runs_csv=args.runs, out=args.out, n=args.bootstrap))
+    return 0
+
+
+def add_commands(subparsers) -> None:
+    """Add ``figures`` and ``claims`` to the ``srtod`` command."""
+    p = subparsers.add_parser(
+        'figures', help='difference-map figures and separation of an SR-TOD run',
+        description='Paper Fig. 1, 3, 4 of a trained SR-TOD run (reports/<tier>/figures/<run id>/) '
+                    'and the measured separation of D (results/.../separation.json); with '
+                    '--datasets, supplement Fig. 1 across runs.')
+    p.add_argument('run_ids', nargs='*', metavar='RUN_ID')
+    p.add_argument('--tier', required=True, choices=('paper', 'smoke', 'tiny'))
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--images', type=int, default=100,
+                   help='test images pooled for the separation (default 100)')
+    p.add_argument('--figure-images', type=int, default=3, help='images in Fig. 4 (default 3)')
+    p.add_argument('--crop', type=int, default=128, help='zoomed crop side, pixels (default 128)')
+    p.add_argument('--device', default=None, help='torch device (default cuda if available)')
+    p.add_argument('--datasets', action='store_true',
+                   help='draw supplement Fig. 1 from the panels of the given runs')
+    p.set_defaults(func=_figures)
+    c = subparsers.add_parser(
+        'claims', help="the paper's claims with this run's evidence (reports/<tier>/claims.md)")
+    c.add_argument('--tier', required=True, choices=('paper', 'smoke', 'tiny'))
+    c.add_argument('--runs', default=None, help='runs.csv (default results/<tier>/runs.csv)')
+    c.add_argument('--out', default=None, help='output (default reports/<tier>/claims.md)')
+    c.add_argument('--bootstrap', type=int, default=1000, help='bootstrap resamples (1000)')
+    c.set_defaults(func=_claims)
+
+
+__all__ = ['FIGURE_FILES', 'DATASETS_FIGURE', 'figures_dir', 'dataset_panel_runs',
+           'make_figures', 'make_dataset_figure', 'add_commands']

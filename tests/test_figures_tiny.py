@@ -1,0 +1,120 @@
+"""`srtod figures` on a tiny SR-TOD run: the PNGs, panel and separation.json it writes.
+
+The model is a slim Faster R-CNN (srtod.engine.tiny) with SR-TOD, built and saved untrained:
+the figures and the separation only need weights of the right shapes, and an untrained model
+keeps the test to seconds. The registry's config resolution is replaced by these configs.
+"""
+import json
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip('torch')
+pytest.importorskip('mmdet')
+
+RUN, BASE, TIER = 'droneswarms/cascade_rcnn+srtod', 'droneswarms/cascade_rcnn', 'tiny'
+SIZE = 64
+
+
+def _configs(data_root, work_dir):
+    from srtod.engine.tiny import tiny_faster_rcnn_config
+    base = tiny_faster_rcnn_config(data_root, work_dir, size=SIZE)
+    srtod = tiny_faster_rcnn_config(data_root, work_dir, size=SIZE)
+    srtod.model.type = 'SRTODTwoStageDetector'
+    srtod.model.data_preprocessor.type = 'SRTODDataPreprocessor'
+    srtod.model.srtod = dict(
+        level=0, rec_head=dict(type='ReconstructionHead', in_channels=64, stride=4),
+        diff_map=dict(type='pixel'),
+        dgfe=dict(type='DGFE', channels=64, reduction=16, threshold_init=40 / 255,
+                  filtration='learnable', enhancement='ea', parts='rw+dm'),
+        loss_rec=dict(type='mmdet.MSELoss', loss_weight=1.0))
+    return {RUN: srtod, BASE: base}
+
+
+def _save(cfg, run_dir, seed):
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet')
+    torch.manual_seed(seed)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, run_dir / 'checkpoint.pth')
+    thr = dict(init=40 / 255, final=40 / 255 * (1 - 1e-6)) if 'srtod' in cfg.model.type.lower() else None
+    (run_dir / 'train.json').write_text(json.dumps(dict(status='ok', threshold=thr)))
+
+
+@pytest.fixture()
+def tiny_run(tmp_path, monkeypatch):
+    from srtod.engine.tiny import make_tiny_coco
+    import srtod.registry as registry
+    data = make_tiny_coco(tmp_path / 'data', images=4, size=SIZE, seed=1)
+    configs = _configs(data, tmp_path / 'work')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(registry, 'resolve_config', lambda run_id, tier, seed=0, **kw: configs[run_id])
+    for run_id, cfg in configs.items():
+        _save(cfg, registry.run_dir(TIER, run_id, 0), seed=0)
+    return tmp_path, json.loads((data / 'test.json').read_text())
+
+
+def test_figures_for_a_tiny_run(tiny_run):
+    from srtod.analysis.figure_commands import FIGURE_FILES, make_dataset_figure, make_figures
+    root, coco = tiny_run
+    result = make_figures(RUN, TIER, seed=0, images=4, figure_images=2, crop=32, device='cpu')
+    out = root / 'reports' / TIER / 'figures' / RUN
+    for name in FIGURE_FILES:
+        path = out / name
+        assert path.is_file() and path.stat().st_size > 2000, name
+        if name.endswith('.png'):
+            assert path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    saved = json.loads((root / 'results' / TIER / RUN / 'seed0' / 'separation.json').read_text())
+    assert saved['status'] == 'ok' and saved['images'] == 4 and saved['baseline'] == BASE
+    sep = saved['separation']
+    # every test object is counted once, in the bucket of its area (squares of side 6-13 px)
+    assert sep['buckets']['all']['objects'] == len(coco['annotations'])
+    expect_vt = sum(a['area'] < 64 for a in coco['annotations'])
+    assert sep['buckets']['very_tiny']['objects'] == expect_vt
+    # scale factor 1 (64 px images at 64 px): background = all pixels minus the union of boxes
+    union = 0
+    for img in coco['images']:
+        mask = np.zeros((SIZE, SIZE), bool)
+        for a in coco['annotations']:
+            if a['image_id'] == img['id']:
+                x, y, w, h = a['bbox']
+                mask[y:y + h, x:x + w] = True
+        union += mask.sum()
+    assert sep['negative_pixels'] == 4 * SIZE * SIZE - union
+    auc = sep['buckets']['all']['auc']
+    assert 0.0 <= auc <= 1.0 and not math.isnan(auc)
+    assert sep['threshold'] == pytest.approx(40 / 255, rel=1e-5)
+    assert saved['threshold']['moved'] is True
+    assert saved['threshold']['change_255'] == pytest.approx(-40e-6, rel=1e-3)
+    assert set(saved['feature_contrast']) == {'p2_before', 'p2_after', 'baseline_p2'}
+    assert all(v is not None and v > 0 for v in saved['feature_contrast'].values())
+    assert result['separation'] == sep
+    png = make_dataset_figure(TIER, [RUN])
+    assert png.is_file() and png.read_bytes()[:4] == b'\x89PNG'
+
+
+def test_figures_of_a_failed_run_are_placeholders(tiny_run):
+    from srtod.analysis.figure_commands import make_figures
+    root, _ = tiny_run
+    train = root / 'results' / TIER / RUN / 'seed0' / 'train.json'
+    train.write_text(json.dumps(dict(status='failed', failure=dict(reason='loss is NaN',
+                                                                    iteration=3))))
+    result = make_figures(RUN, TIER, seed=0, images=2)
+    assert result['status'] == 'failed'
+    assert (root / 'reports' / TIER / 'figures' / RUN / 'fig1_difference_map.png').is_file()
+
+
+def test_crop_holds_the_most_tiny_objects():
+    from srtod.analysis.figures import choose_crop
+    boxes = np.array([[5, 5, 9, 9], [100, 100, 104, 104], [110, 96, 114, 100],
+                      [120, 120, 124, 124], [10, 150, 60, 190]], float)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    x0, y0, x1, y1 = choose_crop(boxes, areas, 200, 300, size=40)
+    assert (x1 - x0, y1 - y0) == (40, 40)
+    inside = [(x0 <= b[0] and b[2] <= x1 and y0 <= b[1] and b[3] <= y1) for b in boxes[1:4]]
+    assert all(inside)
+    assert choose_crop(boxes[:0], areas[:0], 30, 50, size=40) == (10, 0, 40, 30)

@@ -1,0 +1,135 @@
+"""table_statistics and claims.md on synthetic runs.csv rows and per-image records."""
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from srtod.analysis import claims, stats
+from srtod.registry import load_registry
+
+TIER = 'tiny'
+N_IMAGES = 200
+
+
+class MeanRecords:
+    """AP of a sample = mean of per-image scores."""
+
+    def __init__(self, scores):
+        self.scores = np.asarray(scores, float)
+        self.image_ids = np.arange(len(self.scores))
+
+    def ap(self, image_ids=None, area='all'):
+        ids = self.image_ids if image_ids is None else np.asarray(image_ids)
+        return float(self.scores[ids].mean())
+
+
+@pytest.fixture()
+def world(tmp_path):
+    """Cascade R-CNN baseline 36, SR-TOD +2 (a real gain), SR-TOD-rh +0 (noise), RFLA failed."""
+    rng = np.random.default_rng(0)
+    base = rng.normal(36, 6, N_IMAGES)
+    scores = {
+        'droneswarms/cascade_rcnn': base,
+        'droneswarms/cascade_rcnn+srtod': base + 2.0 + rng.normal(0, 1, N_IMAGES),
+        'droneswarms/cascade_rcnn+srtod-rh': base + rng.normal(0, 1, N_IMAGES),
+    }
+    rows = []
+    for run_id, s in scores.items():
+        path = stats.records_path(TIER, run_id, 0, tmp_path)
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b'')
+        rows.append(dict(run_id=run_id, seed=0, status='ok', AP=s.mean(), failure=None,
+                         fps=10.0, threshold_init=40 / 255 if '+srtod' in run_id else math.nan,
+                         threshold_final=(40 / 255) * 0.9995 if '+srtod' in run_id else math.nan))
+    rows.append(dict(run_id='droneswarms/rfla', seed=0, status='failed', AP=math.nan,
+                     failure='loss is NaN (iteration 3)'))
+    runs = pd.DataFrame(rows)
+
+    def loader(path):
+        run_id = '/'.join(path.parts[-4:-2])
+        return MeanRecords(scores[run_id])
+
+    return dict(runs=runs, root=tmp_path, loader=loader, registry=load_registry())
+
+
+def test_table_statistics_rows_and_verdicts(world):
+    table = stats.table_statistics(world['runs'], world['registry'], TIER, 'T1', n=300,
+                                   results_root=world['root'], loader=world['loader'])
+    assert list(table['run_id']) == [
+        'droneswarms/retinanet+srtod', 'droneswarms/faster_rcnn+srtod',
+        'droneswarms/cascade_rcnn+srtod', 'droneswarms/detectors+srtod', 'droneswarms/rfla+srtod']
+    row = table.set_index('run_id').loc['droneswarms/cascade_rcnn+srtod']
+    assert row['published_gain'] == pytest.approx(38.3 - 36.4)
+    assert row['reproduced_gain'] == pytest.approx(2.0, abs=0.3)
+    assert row['low'] < row['reproduced_gain'] < row['high']
+    assert row['verdict'] == 'gain reproduced'
+    rfla = table.set_index('run_id').loc['droneswarms/rfla+srtod']
+    assert rfla['verdict'] == 'failed' and 'loss is NaN' in rfla['note']
+    assert table.set_index('run_id').loc['droneswarms/retinanet+srtod', 'verdict'] == 'not run'
+
+
+def test_table_statistics_rejects_unknown_table(world):
+    from srtod.errors import InputError
+    with pytest.raises(InputError, match='unknown table'):
+        stats.table_statistics(world['runs'], world['registry'], TIER, 'T9')
+
+
+def test_claims_page_has_every_claim_with_evidence(world):
+    text = claims.render_claims(TIER, world['runs'], world['registry'], n=200,
+                                results_root=world['root'], loader=world['loader'])
+    lines = [line for line in text.splitlines() if line.startswith('| ') and line[2].isdigit()]
+    assert len(lines) == len(claims.CLAIMS)
+    by_text = {line.split(' | ')[2]: line for line in lines}
+    casc = next(v for k, v in by_text.items() if k.startswith('Cascade R-CNN w/ SR-TOD improves'))
+    assert '**gain reproduced**' in casc and 'published +1.9' in casc
+    rh = next(v for k, v in by_text.items() if k.startswith('The reconstruction head alone'))
+    assert '**within noise**' in rh
+    dgfe = next(v for k, v in by_text.items() if k.startswith('DGFE adds 1.8 AP'))
+    assert '**gain reproduced**' in dgfe or '**smaller than published**' in dgfe
+    # the threshold moved by 40/255 * 5e-4 = 0.02/255 < 0.1/255: not a learned threshold
+    thr = next(v for k, v in by_text.items() if k.startswith('The threshold t is learnable'))
+    assert '**not supported**' in thr and '-0.0200/255' in thr
+    rfla = next(v for k, v in by_text.items() if k.startswith('RFLA w/ SR-TOD improves RFLA by 2.1'))
+    assert '**failed**' in rfla
+    assert '**not measured**' in by_text[next(k for k in by_text if k.startswith('On DOTA'))]
+    assert '## Methods' in text and 'paired bootstrap' in text
+
+
+def test_threshold_table_change_in_grey_levels(world):
+    table = claims.threshold_table(world['runs']).set_index('run_id')
+    assert table.loc['droneswarms/cascade_rcnn+srtod', 'change_255'] == pytest.approx(-0.02)
+    assert not table['moved'].any()
+
+
+def _separation(auc_d, auc_ref):
+    def bucket(auc):
+        return dict(objects=5, positive_pixels=50, auc=auc, hit_rate=0.8, positive_mean=0.3)
+    names = ('very_tiny', 'tiny', 'small', 'medium', 'all')
+    return dict(status='ok', images=4,
+                separation=dict(buckets={n: bucket(auc_d) for n in names},
+                                background_above_threshold=0.1),
+                separation_reference=dict(constant=dict(buckets={n: bucket(auc_ref)
+                                                                 for n in names})),
+                feature_contrast=dict(p2_before=1.5, p2_after=2.0, baseline_p2=1.4))
+
+
+@pytest.mark.parametrize('auc_d,auc_ref,expected', [
+    (0.9, 0.7, 'supported'),          # strong, and better than image contrast
+    (0.9, 0.95, 'partly supported'),  # strong, but image contrast alone does better
+    (0.7, 0.5, 'partly supported'),   # weak
+    (0.55, 0.5, 'not supported'),
+])
+def test_separation_claim_verdicts(world, auc_d, auc_ref, expected):
+    path = stats.records_path(TIER, 'droneswarms/cascade_rcnn+srtod', 0, world['root'])
+    path.with_name('separation.json').write_text(json.dumps(_separation(auc_d, auc_ref)))
+    ev = claims.Evidence(TIER, world['runs'], world['registry'], n=50,
+                         results_root=world['root'], loader=world['loader'])
+    text, verdict = claims.evaluate(claims.CLAIMS[0], ev)
+    assert verdict == expected
+    assert f'very_tiny {auc_d:.3f} (best learning-free map {auc_ref:.3f})' in text
+    _, feat = claims.evaluate(next(c for c in claims.CLAIMS if c.kind == 'features'), ev)
+    assert feat == 'supported'
+    table = claims.separation_table(ev.separation())
+    assert table.loc[0, 'tiny: AUC / hit rate (objects)'] == f'{auc_d:.3f} / 0.80 (5)'
