@@ -1,0 +1,6 @@
+# DyHead on DroneSwarms (paper tier). Settings and their reasons:
+# configs/experiments.yaml (datasets.droneswarms, runs.droneswarms/dyhead).
+_base_ = [
+    '../../models/dyhead.py', '../../datasets/droneswarms.py',
+    '../../schedules/sgd_20e_droneswarms.py', '../../default_runtime.py'
+]
