@@ -1,0 +1,112 @@
+"""srtod.analysis.report: published vs reproduced tables, SR-TOD gains, failures, charts, index."""
+import math
+
+import pandas as pd
+import pytest
+
+from srtod.analysis.collect import RUN_COLUMNS
+from srtod.analysis.report import (render_index, summarize_runs, table_data, write_reports)
+from srtod.registry import load_registry
+
+BASE, RH, FULL = ('droneswarms/cascade_rcnn', 'droneswarms/cascade_rcnn+srtod-rh',
+                  'droneswarms/cascade_rcnn+srtod')
+
+
+@pytest.fixture(scope='module')
+def registry():
+    return load_registry()
+
+
+def _row(run_id, seed, status='ok', ap=math.nan, apvt=math.nan, failure=None, **extra):
+    rec = {c: math.nan for c in RUN_COLUMNS}
+    rec.update(run_id=run_id, tier='tiny', seed=seed, status=status, AP=ap, APvt=apvt,
+               failure=failure, failure_stage='train' if failure else None,
+               threshold_init=40 / 255 if '+srtod' in run_id else math.nan,
+               threshold_final=40 / 255 if '+srtod' in run_id else math.nan,
+               code_version='v0')
+    rec.update(extra)
+    return rec
+
+
+@pytest.fixture()
+def runs():
+    return pd.DataFrame([
+        _row(BASE, 0, ap=10.0, apvt=2.0), _row(BASE, 1, ap=12.0, apvt=2.0),
+        _row(RH, 0, ap=11.0, apvt=1.0),
+        _row(RH, 1, status='failed', failure='loss is nan (iteration 17)'),
+        _row(FULL, 0, ap=13.0, apvt=5.0), _row(FULL, 1, ap=16.0, apvt=6.0),
+        _row(FULL, 2, ap=99.0, apvt=99.0),  # seed 2 is outside seeds=2: ignored
+    ], columns=list(RUN_COLUMNS))
+
+
+def _table_rows(text, heading=None):
+    """Cells of the markdown table under ``## heading`` (the first table: None), by row label."""
+    block = text if heading is None else text.split(f'## {heading}', 1)[1]
+    block = block.split('\n## ', 1)[0]
+    lines = [ln for ln in block.splitlines() if ln.startswith('| ')][1:]
+    return {cells[0]: cells for cells in
+            ([c.strip() for c in ln.strip('|').split(' | ')] for ln in lines)}
+
+
+def test_summary_means_std_and_failures(runs):
+    s = summarize_runs(runs, seeds=2)
+    assert s[BASE].status == 'ok' and s[BASE].mean('AP') == 11.0
+    assert s[BASE].std('AP') == pytest.approx(math.sqrt(2))
+    assert s[RH].status == 'failed' and s[RH].seeds_ok == [0]
+    assert s[RH].failures == ['seed 1, train: loss is nan (iteration 17)']
+    assert s[FULL].mean('AP') == 14.5  # seed 2 (99.0) left out
+
+
+def test_table_arrays_follow_the_registry(registry, runs):
+    data = table_data(registry, summarize_runs(runs, seeds=2), 'T4')
+    assert data.labels == ['Cascade R-CNN (no RH, no DGFE)', 'RH', 'RH + DGFE']
+    assert data.columns == ['AP', 'AP50', 'APvt', 'APt', 'APs']
+    assert data.published[2, 0] == 38.3 and math.isnan(data.published[1, 1])  # AP50 null
+    assert list(data.reproduced[:, 0]) == [11.0, 11.0, 14.5]
+
+
+def test_table_report_numbers(tmp_path, registry, runs):
+    write_reports(registry, runs, 'tiny', ['T4'], tmp_path, seeds=2, results_root=tmp_path)
+    text = (tmp_path / 'T4.md').read_text(encoding='utf-8')
+    pub = _table_rows(text, 'Published')
+    assert pub['RH + DGFE'][1:4] == [f'`{FULL}`', '38.3', '87.4']
+    assert pub['RH'][3] == '–'  # AP50 not published
+    rep = _table_rows(text, 'Reproduced')
+    assert rep['RH + DGFE'][1:4] == ['ok', '2', '14.5 ± 2.1']
+    assert rep['RH + DGFE'][-1] == '40.00 → 40.00'  # threshold x 255, init -> final
+    assert rep['RH'][1] == 'failed: seed 1, train: loss is nan (iteration 17)'
+    assert rep['RH'][3] == '11.0'  # one finished seed: no spread
+    diff = _table_rows(text, 'Difference')
+    assert diff['RH + DGFE'][1] == '-23.8' and diff['Cascade R-CNN (no RH, no DGFE)'][1] == '-25.4'
+    gains = _table_rows(text, 'SR-TOD gain')
+    # published 38.3 - 36.4; reproduced paired by seed: (13-10, 16-12) -> 3.5 +- 0.7
+    assert gains['RH + DGFE'][1:4] == ['Cascade R-CNN (no RH, no DGFE)', '+1.9', '+3.5 ± 0.7']
+    assert gains['RH'][2:4] == ['+0.1', '+1.0']
+    assert gains['RH + DGFE'][6:8] == ['+2.0', '+3.5 ± 0.7']  # APvt 30.8 - 28.8; (3, 4)
+    assert '## Decisions' in text and 'garbled' in text  # the table's own decision
+    assert 'Row "RH": Derived from section 4.4' in text  # how a row was read
+    assert '## Statistics' in text and 'no records' in text
+    png = tmp_path / 'figures' / 'T4_published_vs_reproduced.png'
+    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_index_counts_and_sign_agreement(registry, runs):
+    text = render_index(registry, runs, 'tiny', ['T4', 'T6'], seeds=2)
+    rows = _table_rows(text)
+    assert rows['[T4](T4.md)'][3:] == ['2/3', '2/2']  # RH: one seed failed
+    assert rows['[T6](T6.md)'][3:] == ['1/3', '1/1']  # EM and Concat not run
+    assert '3 ok' not in text and '1 failed' in text and '2 not run' in text
+    assert f'- `{RH}`: seed 1, train: loss is nan (iteration 17)' in text
+
+
+def test_fps_column_is_a_ratio(tmp_path, registry):
+    runs = pd.DataFrame([
+        _row('aitod/detectors', 0, ap=5.0, fps=10.0, fps_device='cpu'),
+        _row('aitod/detectors+srtod', 0, ap=7.0, fps=8.0, fps_device='cpu'),
+    ], columns=list(RUN_COLUMNS))
+    write_reports(registry, runs, 'tiny', ['S5'], tmp_path, results_root=tmp_path)
+    text = (tmp_path / 'S5.md').read_text(encoding='utf-8')
+    gains = _table_rows(text, 'SR-TOD gain')
+    row = gains['DetectoRS w/ SR-TOD']
+    assert row[-2:] == ['×0.71', '×0.80']  # published 8.9 / 12.5, reproduced 8 / 10
+    assert 'measured on cpu' in text
