@@ -38,6 +38,22 @@ timeout=${SRTOD_SLURM_TIMEOUT:-60}
 [[ "$min_job_age" =~ ^[0-9]+$ ]] && [ "$min_job_age" -ge 120 ] \
   || die "SRTOD_SLURM_MIN_JOB_AGE must be at least 120 (snakemake's squeue status needs it), got '$min_job_age'"
 
+# srun inside a job finds no SLURM_CONF when the job's program drops the SLURM_* variables
+# (snakemake's slurm-jobstep executor does, before its `srun -n1 ...`): such clients read the
+# compiled-in default, so it is made a link to this cluster's file while the cluster runs
+# (stop.sh removes it). A real configuration there is never replaced; a link left by an
+# earlier test cluster is.
+default_conf=/etc/slurm/slurm.conf
+if [ -L "$default_conf" ]; then
+  old_target=$(readlink "$default_conf")
+  if [ -e "$old_target" ] && [ ! -e "$(dirname "$old_target")/.srtod-slurm" ]; then
+    die "$default_conf is a link to $old_target, not to a test cluster's file; leaving it alone"
+  fi
+elif [ -e "$default_conf" ]; then
+  die "$default_conf exists (a real SLURM configuration?); the test cluster does not start beside it, since srun inside its jobs would read that file"
+fi
+mkdir -p "$(dirname "$default_conf")"
+
 mkdir -p "$state"/{munge,ctld,spool,run,log}
 touch "$state/.srtod-slurm"          # marks the directory as ours: stop.sh removes only such
 chmod 700 "$state" "$state/munge"
@@ -94,6 +110,8 @@ sed -e "s|@STATE_DIR@|$state|g" -e "s|@HOST@|$host|g" -e "s|@USER@|$user|g" \
 grep -q '@[A-Z_]*@' "$state/slurm.conf" && die "unfilled placeholder in $state/slurm.conf"
 export SLURM_CONF="$state/slurm.conf"
 echo "export SLURM_CONF=$SLURM_CONF" > "$state/env.sh"
+
+ln -sfn "$SLURM_CONF" "$default_conf"
 
 # 3. The daemons (they fork into the background and write their pid files).
 slurmctld -f "$SLURM_CONF" -c || die "slurmctld did not start; see $state/log/slurmctld.log"

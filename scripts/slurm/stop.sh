@@ -53,6 +53,12 @@ done
 stop_pid "$state/run/slurmctld.pid" slurmctld
 stop_pid "$state/munge/munged.pid" munged
 
+# The default-config link start.sh made, if it still points here.
+default_conf=/etc/slurm/slurm.conf
+if [ -L "$default_conf" ] && [ "$(readlink "$default_conf")" = "$state/slurm.conf" ]; then
+  rm -f "$default_conf"
+fi
+
 if [ "$keep" = 1 ]; then
   echo "[slurm-stop] stopped; kept $state"
 else
