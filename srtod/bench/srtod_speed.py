@@ -1,0 +1,179 @@
+"""Inference cost of SR-TOD: Cascade R-CNN R50-FPN with and without SR-TOD at 1920x1080.
+
+Prints, for one synthetic 1920x1080 image (DroneSwarms' size; padded to 1920x1088) on this
+machine's CPU with all cores:
+
+1. the time per image of the baseline, of SR-TOD as the direct computation (transposed convs,
+   full reconstruction, full difference map, DGFE's resize: "before") and of SR-TOD with the
+   exact speed-ups of ``srtod.models.srtod`` ("after"), and the ratios to the baseline;
+2. the largest difference between "before" and "after" (enhanced P2 and detections), which
+   must stay below 1e-4;
+3. the time of the reconstruction head alone in each implementation, on the same P2.
+
+Weights are random (no download); the timing does not depend on them. Run with
+``python -m srtod.bench.srtod_speed [--repeats N] [--warmup N]``.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import statistics
+import time
+
+import torch
+from mmengine.config import Config
+
+import srtod  # noqa: F401  (registers the modules)
+
+H, W = 1080, 1920
+CONFIG = 'cascade_rcnn/cascade-rcnn_r50_fpn_1x_coco.py'
+
+
+def _mmdet_config(rel: str) -> Config:
+    import mmdet
+    return Config.fromfile(os.path.join(os.path.dirname(mmdet.__file__), '.mim', 'configs', rel))
+
+
+def build_models(impl_after: str = 'phases', channels_last_after: bool = False):
+    """Baseline, SR-TOD "before" and SR-TOD "after", sharing the weights of the common parts.
+
+    Returns:
+        tuple: (baseline, before, after) detectors in eval mode.
+    """
+    from mmdet.registry import MODELS
+    model = _mmdet_config(CONFIG).model
+    model.backbone.init_cfg = None
+    model.rpn_head.anchor_generator.scales = [2]  # DroneSwarms (REFERENCE-FACTS section 1)
+    for head in model.roi_head.bbox_head:
+        head.num_classes = 1
+    torch.manual_seed(0)
+    baseline = MODELS.build(copy.deepcopy(model))
+
+    def srtod(impl, channels_last):
+        cfg = copy.deepcopy(model)
+        cfg.type = 'SRTODTwoStageDetector'
+        cfg.data_preprocessor.type = 'SRTODDataPreprocessor'
+        cfg.srtod = dict(level=0,
+                         rec_head=dict(type='ReconstructionHead', in_channels=256, stride=4, upsample_impl=impl,
+                                       channels_last=channels_last),
+                         diff_map=dict(type='pixel'),
+                         dgfe=dict(type='DGFE', channels=256, reduction=16, threshold_init=40 / 255),
+                         loss_rec=dict(type='mmdet.MSELoss', loss_weight=1.0), predicted=False)
+        return MODELS.build(cfg)
+
+    before = srtod('deconv', False)
+    before.srtod_shortcuts = False
+    after = srtod(impl_after, channels_last_after)
+    missing, _ = before.load_state_dict(baseline.state_dict(), strict=False)
+    assert all(k.startswith(('rec_head.', 'dgfe.')) for k in missing)
+    after.load_state_dict(before.state_dict())
+    return baseline.eval(), before.eval(), after.eval()
+
+
+def _data(seed: int = 0):
+    from mmdet.structures import DetDataSample
+    g = torch.Generator().manual_seed(seed)
+    # a smooth background with small bright blobs, closer to a real frame than uniform noise
+    low = torch.rand(3, H // 60, W // 60, generator=g) * 255
+    img = torch.nn.functional.interpolate(low[None], size=(H, W), mode='bilinear', align_corners=False)[0]
+    img += torch.randn(3, H, W, generator=g) * 4
+    ys = torch.randint(0, H - 8, (40,), generator=g)
+    xs = torch.randint(0, W - 8, (40,), generator=g)
+    for y, x in zip(ys.tolist(), xs.tolist()):
+        img[:, y:y + 6, x:x + 6] = 20.0
+    sample = DetDataSample(metainfo=dict(img_shape=(H, W), ori_shape=(H, W), scale_factor=(1.0, 1.0)))
+    return dict(inputs=[img.clamp(0, 255).to(torch.uint8)], data_samples=[sample])
+
+
+def time_call(fn, repeats: int, warmup: int) -> list[float]:
+    """Seconds per call of ``fn`` over ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def _enhanced_p2(model, data):
+    batch = model.data_preprocessor(copy.deepcopy(data), False)
+    with model._srtod_scope('predict', batch['rec_targets'], batch['data_samples']):
+        return model.extract_feat(batch['inputs'])[0]
+
+
+def compare(before, after, data) -> dict:
+    """Largest absolute differences between the two SR-TOD implementations."""
+    with torch.no_grad():
+        p2_b, p2_a = _enhanced_p2(before, data), _enhanced_p2(after, data)
+        det_b = before.test_step(copy.deepcopy(data))[0].pred_instances
+        det_a = after.test_step(copy.deepcopy(data))[0].pred_instances
+    out = dict(p2=float((p2_b - p2_a).abs().max()), p2_scale=float(p2_b.abs().max()),
+               dets=(len(det_b), len(det_a)))
+    if len(det_b) == len(det_a) and len(det_b):
+        out['boxes'] = float((det_b.bboxes - det_a.bboxes).abs().max())
+        out['scores'] = float((det_b.scores - det_a.scores).abs().max())
+    return out
+
+
+def head_times(p2: torch.Tensor, repeats: int) -> dict:
+    """Time of the reconstruction head alone (full output / sampled output) per implementation."""
+    from srtod.models.srtod import ReconstructionHead
+    torch.manual_seed(0)
+    ref = ReconstructionHead(256, 4, upsample_impl='deconv')
+    out = {}
+    for impl in ('deconv', 'conv_shuffle', 'phases'):
+        for cl in (False, True):
+            head = ReconstructionHead(256, 4, upsample_impl=impl, channels_last=cl)
+            head.load_state_dict(ref.state_dict())
+            with torch.no_grad():
+                full = statistics.median(time_call(lambda: head(p2), repeats, 1))
+                sampled = statistics.median(time_call(lambda: head.forward_sampled(p2, 4), repeats, 0))
+            out[(impl, cl)] = (full, sampled)
+    return out
+
+
+def main(argv=None) -> None:
+    """Print the benchmark (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument('--impl', default='phases', choices=['phases', 'conv_shuffle', 'deconv'])
+    parser.add_argument('--channels-last', action='store_true')
+    parser.add_argument('--skip-head', action='store_true', help='do not time the head implementations')
+    args = parser.parse_args(argv)
+    torch.set_num_threads(os.cpu_count() or 1)
+    print(f'SR-TOD inference cost, Cascade R-CNN R50-FPN, one {W}x{H} image (padded to {W}x1088), '
+          f'CPU, torch {torch.__version__}, {torch.get_num_threads()} threads, '
+          f'{args.warmup} warm-up + {args.repeats} timed runs (median)')
+    baseline, before, after = build_models(args.impl, args.channels_last)
+    data = _data()
+    rows = []
+    with torch.no_grad():
+        for name, model in (('Cascade R-CNN', baseline), ('+ SR-TOD, direct (before)', before),
+                            (f'+ SR-TOD, exact speed-ups (after: {args.impl}'
+                             f'{", channels_last" if args.channels_last else ""})', after)):
+            times = time_call(lambda: model.test_step(copy.deepcopy(data)), args.repeats, args.warmup)
+            rows.append((name, statistics.median(times), times))
+    base = rows[0][1]
+    print(f'{"model":58s} {"s/image":>8s} {"FPS":>7s} {"ratio":>6s}  runs')
+    for name, med, times in rows:
+        print(f'{name:58s} {med:8.2f} {1 / med:7.3f} {med / base:6.2f}  ' + ' '.join(f'{t:.2f}' for t in times))
+    print(f'SR-TOD overhead ratio (time with / without): before {rows[1][1] / base:.2f}, after {rows[2][1] / base:.2f} '
+          f'(paper, DetectoRS on GPU: 12.5/8.9 = {12.5 / 8.9:.2f})')
+    diff = compare(before, after, data)
+    print(f'exactness, after vs before: max |dP2| = {diff["p2"]:.2e} (P2 scale {diff["p2_scale"]:.2f}), '
+          f'detections {diff["dets"][0]} vs {diff["dets"][1]}'
+          + (f', max |dbox| = {diff["boxes"]:.2e}, max |dscore| = {diff["scores"]:.2e}' if 'boxes' in diff else ''))
+    if not args.skip_head:
+        with torch.no_grad():
+            p2 = baseline.extract_feat(baseline.data_preprocessor(copy.deepcopy(data), False)['inputs'])[0]
+        print(f'reconstruction head alone on P2 {tuple(p2.shape)} (median of {args.repeats}):')
+        for (impl, cl), (full, sampled) in head_times(p2, args.repeats).items():
+            print(f'  {impl:13s} channels_last={str(cl):5s}  full I_r {full:6.2f} s   I_r[::4, ::4] only {sampled:6.2f} s')
+
+
+if __name__ == '__main__':
+    main()
