@@ -1,0 +1,200 @@
+"""Evaluation of one trained run: ``metrics.json`` (AI-TOD metric) and ``fps.json`` (speed).
+
+Both read ``train.json`` first: a run that failed in training (NaN/inf loss) gets result files
+with ``status: failed`` and no numbers, as docs/architecture.md ("Failures") fixes.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import platform
+import time
+import uuid
+from pathlib import Path
+
+import torch
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner, load_checkpoint
+
+from srtod.errors import InputError
+from srtod.io import write_json
+
+__all__ = ['test_run', 'fps_run', 'read_train_record']
+
+_FAILED_FIELDS = ('failure',)
+
+
+def read_train_record(run_dir: str | Path) -> dict | None:
+    """``train.json`` of a run, or None if the run has not been trained here.
+
+    Raises:
+        InputError: the file exists but is not a JSON object.
+    """
+    path = Path(run_dir) / 'train.json'
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding='utf-8'))
+    except json.JSONDecodeError as err:
+        raise InputError(f'not valid JSON ({err.msg}); expected the train.json srtod train '
+                         'writes', path=path, line=err.lineno) from err
+    if not isinstance(record, dict):
+        raise InputError('expected a JSON object', path=path)
+    return record
+
+
+def _base_record(train: dict | None, run_id, tier, seed) -> dict:
+    record = dict(train or {})
+    record.update(run_id=run_id if run_id is not None else record.get('run_id'),
+                  tier=tier if tier is not None else record.get('tier'), seed=int(seed))
+    return record
+
+
+def _checkpoint_path(run_dir: Path, checkpoint) -> Path:
+    path = Path(checkpoint) if checkpoint else run_dir / 'checkpoint.pth'
+    if not path.is_file():
+        raise InputError('checkpoint not found; train the run first (srtod train) or pass '
+                         '--checkpoint PATH', path=path)
+    return path
+
+
+def _set_records_path(evaluator, records_path: Path):
+    if isinstance(evaluator, (list, tuple)):
+        return [_set_records_path(e, records_path) for e in evaluator]
+    evaluator = copy.deepcopy(evaluator)
+    if str(evaluator.get('type', '')).split('.')[-1] == 'AITODMetric':
+        evaluator['records_path'] = str(records_path)
+    return evaluator
+
+
+def test_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str | None = None,
+             seed: int = 0, checkpoint: str | Path | None = None) -> dict:
+    """Run mmengine's test loop on a trained run and write ``metrics.json`` atomically.
+
+    Args:
+        cfg: the run's ``mmengine.Config``; its ``test_evaluator`` is AITODMetric, which
+            gets ``records_path=<run_dir>/records.npz``.
+        run_dir: ``results/<tier>/<run id>/seed<S>``.
+        run_id: the run id, recorded.
+        tier: the tier, recorded.
+        seed: the seed, recorded.
+        checkpoint: the weights to test; default ``<run_dir>/checkpoint.pth``. Loaded through
+            the safe loader (an unsafe pickle is refused with an error naming the file).
+
+    Returns:
+        The metrics.json record: train.json's fields, ``status``, ``metrics`` (keys without the
+        evaluator prefix, e.g. ``AP``, ``APvt``), ``threshold`` and ``checkpoint``.
+    """
+    run_dir = Path(run_dir)
+    train = read_train_record(run_dir)
+    record = _base_record(train, run_id, tier, seed)
+    if train is not None and train.get('status') == 'failed' and checkpoint is None:
+        record.update(status='failed', metrics=None)
+        write_json(run_dir / 'metrics.json', record)
+        return record
+    ckpt = _checkpoint_path(run_dir, checkpoint)
+
+    cfg = copy.deepcopy(cfg)
+    cfg.work_dir = str(run_dir / 'train')
+    cfg.experiment_name = f'test-{uuid.uuid4().hex[:8]}'  # see train_run
+    cfg.load_from, cfg.resume = str(ckpt), False
+    cfg.test_evaluator = _set_records_path(cfg.test_evaluator, run_dir / 'records.npz')
+    runner = Runner.from_cfg(cfg)
+    start = time.perf_counter()
+    raw = runner.test()
+    wall = time.perf_counter() - start
+
+    metrics = {key.split('/', 1)[-1]: float(value) for key, value in raw.items()
+               if isinstance(value, (int, float))}
+    threshold = (train or {}).get('threshold')
+    if threshold is None:
+        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+        getter = getattr(model, 'srtod_threshold', None)
+        value = getter() if getter is not None else None
+        threshold = dict(init=None, final=None if value is None else float(value))
+    record.update(status='ok', metrics=metrics, threshold=threshold, checkpoint=str(ckpt),
+                  test_wall_time_s=round(wall, 3))
+    write_json(run_dir / 'metrics.json', record)
+    return record
+
+
+test_run.__test__ = False  # not a pytest test, although its name says so
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == 'cuda':
+        return f'cuda ({torch.cuda.get_device_name(device)})'
+    return f'cpu ({platform.processor() or platform.machine()})'
+
+
+def fps_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str | None = None,
+            seed: int = 0, images: int = 50, warmup: int = 5,
+            checkpoint: str | Path | None = None) -> dict:
+    """Inference speed at batch 1 on the test images, after ``warmup`` untimed images.
+
+    Each timed image is one ``model.test_step`` call (data preprocessor, forward, post-
+    processing), wall clock, synchronised on GPU; data loading is not timed. If the test set
+    has fewer than ``warmup + images`` images it is cycled.
+
+    Args:
+        cfg: the run's ``mmengine.Config``.
+        run_dir: ``results/<tier>/<run id>/seed<S>``.
+        run_id: the run id, recorded.
+        tier: the tier, recorded.
+        seed: the seed, recorded.
+        images: timed images.
+        warmup: untimed images before them.
+        checkpoint: weights; default ``<run_dir>/checkpoint.pth``.
+
+    Returns:
+        The fps.json record: ``fps``, ``images``, ``warmup``, ``device``, ``threads``,
+        ``batch_size``, ``latency_ms`` (median), ``status``.
+    """
+    if images < 1 or warmup < 0:
+        raise InputError(f'expected --images >= 1 and --warmup >= 0, got {images} and {warmup}')
+    run_dir = Path(run_dir)
+    train = read_train_record(run_dir)
+    record = dict(run_id=run_id, tier=tier, seed=int(seed), images=int(images),
+                  warmup=int(warmup), batch_size=1, threads=torch.get_num_threads())
+    if train is not None and train.get('status') == 'failed' and checkpoint is None:
+        record.update(status='failed', fps=None, failure=train.get('failure'))
+        write_json(run_dir / 'fps.json', record)
+        return record
+    ckpt = _checkpoint_path(run_dir, checkpoint)
+
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    from mmdet.registry import MODELS
+    device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    model = MODELS.build(copy.deepcopy(cfg.model))
+    load_checkpoint(model, str(ckpt), map_location='cpu', logger='current')
+    model = model.to(device).eval()
+    loader_cfg = copy.deepcopy(cfg.test_dataloader)
+    loader_cfg.update(batch_size=1, num_workers=0, persistent_workers=False)
+    loader = Runner.build_dataloader(loader_cfg)
+    if len(loader) == 0:
+        raise InputError('the test set has no images; expected at least one')
+
+    times: list[float] = []
+    seen = 0
+    with torch.no_grad():
+        while len(times) < images:
+            for data in loader:
+                if device.type == 'cuda':
+                    torch.cuda.synchronize(device)
+                start = time.perf_counter()
+                model.test_step(data)
+                if device.type == 'cuda':
+                    torch.cuda.synchronize(device)
+                elapsed = time.perf_counter() - start
+                seen += 1
+                if seen > warmup:
+                    times.append(elapsed)
+                if len(times) >= images:
+                    break
+    times_sorted = sorted(times)
+    record.update(status='ok', fps=len(times) / sum(times),
+                  latency_ms=1000 * times_sorted[len(times_sorted) // 2],
+                  device=_device_name(device), unique_images=len(loader.dataset),
+                  checkpoint=str(ckpt))
+    write_json(run_dir / 'fps.json', record)
+    return record

@@ -1,0 +1,207 @@
+"""Training of one run: mmengine Runner, resume after interruption, contained model failures.
+
+``train_run(cfg, run_dir, ...)`` trains in ``<run_dir>/train`` (the mmengine work_dir, kept
+between attempts so a killed job resumes) and, when training ends, writes ``checkpoint.pth``
+and ``train.json`` atomically (docs/architecture.md, "Results layout" and "Failures").
+"""
+from __future__ import annotations
+
+import copy
+import re
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import torch
+from mmengine.model import is_model_wrapper
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import get_state_dict, weights_to_cpu
+
+from srtod.io import atomic_open, write_json
+
+from .checkpoint import CheckpointError, UnsafeCheckpointError, safe_load
+from .hooks import NonFiniteLossError, nan_injection_from_env
+from .provenance import code_version, config_hash, packages
+
+__all__ = ['train_run', 'select_resume_checkpoint', 'TrainLog']
+
+_CKPT_NAME = re.compile(r'^(iter|epoch)_(\d+)\.pth$')
+
+
+class TrainLog:
+    """Messages about resuming and failures: printed to stderr at once (the rule's log) and
+    repeated into the mmengine log of the run once its Runner exists.
+
+    Args:
+        label: the run's name in messages (run id, tier and seed).
+    """
+
+    def __init__(self, label: str):
+        self.label = label
+        self.messages: list[tuple[str, str]] = []
+
+    def __call__(self, message: str, level: str = 'info') -> None:
+        text = f'srtod train [{self.label}]: {message}'
+        self.messages.append((level, text))
+        print(text, file=sys.stderr, flush=True)
+
+    def replay(self, logger) -> None:
+        for level, text in self.messages:
+            getattr(logger, 'error' if level == 'error' else 'warning' if level == 'warning'
+                    else 'info')(text)
+
+
+def _candidates(work_dir: Path) -> list[Path]:
+    numbered = []
+    for path in work_dir.glob('*.pth'):
+        match = _CKPT_NAME.match(path.name)
+        if match:
+            numbered.append((int(match.group(2)), path))
+    return [p for _, p in sorted(numbered, key=lambda t: t[0], reverse=True)]
+
+
+def select_resume_checkpoint(work_dir: str | Path, log=print) -> Path | None:
+    """The newest checkpoint in ``work_dir`` that loads; unreadable ones are set aside and logged.
+
+    A truncated or corrupt ``iter_N.pth``/``epoch_N.pth`` is renamed ``<name>.corrupt`` (so the
+    next attempt does not try it again) and the next older one is tried; with none left, the
+    run starts from scratch, and the log says so.
+
+    Args:
+        work_dir: the mmengine work_dir of the run.
+        log: callable taking (message, level).
+
+    Returns:
+        The checkpoint to resume from, or None to start from scratch.
+
+    Raises:
+        UnsafeCheckpointError: a checkpoint in the work_dir would run code; it is not loaded and
+            the run stops, since someone other than the trainer wrote it.
+    """
+    work_dir = Path(work_dir)
+    if not work_dir.is_dir():
+        return None
+    candidates = _candidates(work_dir)
+    had_any = bool(candidates)
+    for path in candidates:
+        try:
+            checkpoint = safe_load(path, map_location='cpu')
+        except UnsafeCheckpointError:
+            raise
+        except CheckpointError as err:
+            aside = path.with_name(path.name + '.corrupt')
+            path.replace(aside)
+            log(f'error: {err}; moved it to {aside.name} and trying the previous checkpoint',
+                'error')
+            continue
+        meta = checkpoint.get('meta', {}) if isinstance(checkpoint, dict) else {}
+        log(f'resuming from {path} (iteration {meta.get("iter", "?")}, epoch '
+            f'{meta.get("epoch", "?")})', 'warning' if had_any and path != candidates[0] else 'info')
+        return path
+    if had_any:
+        log('no readable checkpoint left in the work_dir: training restarts from scratch',
+            'warning')
+    return None
+
+
+def _unwrap(model):
+    return model.module if is_model_wrapper(model) else model
+
+
+def _threshold(model) -> float | None:
+    getter = getattr(model, 'srtod_threshold', None)
+    if getter is None:
+        return None
+    value = getter()
+    return None if value is None else float(value)
+
+
+def _save_weights(path: Path, model, meta: dict) -> None:
+    checkpoint = dict(meta=meta, state_dict=weights_to_cpu(get_state_dict(model)))
+    with atomic_open(path, 'wb') as f:
+        torch.save(checkpoint, f)
+
+
+def train_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str | None = None,
+              seed: int = 0) -> dict:
+    """Train one run (resuming if its work_dir holds a checkpoint) and write its result files.
+
+    Args:
+        cfg: the ``mmengine.Config`` to train (``srtod.registry.resolve_config``); not modified.
+        run_dir: ``results/<tier>/<run id>/seed<S>``; the work_dir is its ``train/``.
+        run_id: the run id, for messages and train.json.
+        tier: the tier, for train.json.
+        seed: the random seed (set as ``randomness.seed``).
+
+    Returns:
+        The train.json record. ``status`` is ``ok``, or ``failed`` with ``failure: {reason,
+        iteration}`` when the loss became NaN or infinite (a result, not an exception).
+
+    Raises:
+        UnsafeCheckpointError: a checkpoint in the work_dir would run code.
+        Exception: infrastructure failures (disk full, bad data) propagate, and no result
+            file is written.
+    """
+    run_dir = Path(run_dir)
+    work_dir = run_dir / 'train'
+    work_dir.mkdir(parents=True, exist_ok=True)
+    label = f'{run_id or run_dir.name} tier={tier} seed={seed}'
+    log = TrainLog(label)
+
+    cfg = copy.deepcopy(cfg)
+    cfg.work_dir = str(work_dir)
+    # mmengine keys its logger, message hub and visualizer instances by experiment name (default:
+    # the start second), so two runners in one process must not share one.
+    cfg.experiment_name = f'train-{uuid.uuid4().hex[:8]}'
+    randomness = dict(cfg.get('randomness') or {})
+    randomness['seed'] = int(seed)
+    cfg.randomness = randomness
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(h.get('type') == 'NonFiniteLossHook' for h in hooks):
+        hooks.append(dict(type='NonFiniteLossHook'))
+    injection = nan_injection_from_env(run_id)
+    if injection is not None:
+        log(f'fault injection: the loss is made NaN at iteration {injection["iteration"]}',
+            'warning')
+        hooks.append(injection)
+    cfg.custom_hooks = hooks
+
+    resume_from = select_resume_checkpoint(work_dir, log)
+    if resume_from is not None:
+        cfg.load_from, cfg.resume = str(resume_from), True
+    else:
+        cfg.resume = False
+
+    record = dict(run_id=run_id, tier=tier, seed=int(seed), status='ok',
+                  config_hash=config_hash(cfg), code_version=code_version(),
+                  packages=packages(), resumed_from=None if resume_from is None
+                  else str(resume_from))
+    runner = Runner.from_cfg(cfg)
+    log.replay(runner.logger)
+    model = _unwrap(runner.model)
+    threshold_init = _threshold(model)
+
+    start = time.perf_counter()
+    failure = None
+    try:
+        runner.train()
+    except NonFiniteLossError as err:
+        failure = dict(reason=err.reason, iteration=err.iteration)
+        message = (f'srtod train [{label}]: model failure at iteration {err.iteration}: '
+                   f'{err.reason}; train.json records status "failed"')
+        runner.logger.error(message)
+        print(message, file=sys.stderr, flush=True)
+    wall = time.perf_counter() - start
+
+    iterations = failure['iteration'] if failure else int(runner.iter)
+    record.update(iterations=iterations, max_iterations=int(runner.max_iters),
+                  wall_time_s=round(wall, 3),
+                  threshold=dict(init=threshold_init, final=_threshold(model)))
+    if failure:
+        record.update(status='failed', failure=failure)
+    meta = dict(run_id=run_id, tier=tier, seed=int(seed), iter=iterations,
+                status=record['status'], config_hash=record['config_hash'])
+    _save_weights(run_dir / 'checkpoint.pth', model, meta)
+    write_json(run_dir / 'train.json', record)
+    return record

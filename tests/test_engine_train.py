@@ -1,0 +1,140 @@
+"""srtod.engine.train: results, resume after SIGKILL, corrupt checkpoints, NaN failures."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import srtod  # noqa: F401
+from srtod.engine.checkpoint import safe_load
+from srtod.engine.hooks import ENV_INJECT_NAN, ENV_INJECT_NAN_RUN
+from srtod.engine.tiny import make_tiny_coco, tiny_faster_rcnn_config
+from srtod.engine.train import train_run
+
+RUN = 'droneswarms/faster_rcnn'
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory):
+    return make_tiny_coco(tmp_path_factory.mktemp('coco'), images=4)
+
+
+def _cfg(data_root, run_dir, **kwargs):
+    return tiny_faster_rcnn_config(data_root, run_dir / 'train', **kwargs)
+
+
+def _train(data_root, run_dir, **kwargs):
+    return train_run(_cfg(data_root, run_dir, **kwargs), run_dir, run_id=RUN, tier='tiny', seed=0)
+
+
+def test_train_writes_checkpoint_and_train_json(data_root, tmp_path):
+    run_dir = tmp_path / 'run'
+    record = _train(data_root, run_dir, max_iters=4)
+    on_disk = json.loads((run_dir / 'train.json').read_text())
+    assert on_disk == record
+    assert record['status'] == 'ok' and record['iterations'] == 4
+    assert record['run_id'] == RUN and record['tier'] == 'tiny' and record['seed'] == 0
+    assert len(record['config_hash']) == 16 and record['code_version'].startswith('srtod ')
+    assert {'torch', 'mmengine', 'mmdet'} <= set(record['packages'])
+    assert record['wall_time_s'] > 0 and record['resumed_from'] is None
+    assert record['threshold'] == {'init': None, 'final': None}  # plain Faster R-CNN
+    ckpt = safe_load(run_dir / 'checkpoint.pth', map_location='cpu')
+    assert ckpt['meta']['iter'] == 4 and 'backbone.conv1.weight' in ckpt['state_dict']
+    assert (run_dir / 'train' / 'iter_4.pth').exists()
+    assert not list(run_dir.glob('.*.tmp'))
+
+
+def test_truncated_checkpoint_falls_back_to_previous(data_root, tmp_path, capsys):
+    run_dir = tmp_path / 'run'
+    _train(data_root, run_dir, max_iters=4)
+    work = run_dir / 'train'
+    newest = work / 'iter_4.pth'
+    newest.write_bytes(newest.read_bytes()[:1000])
+    capsys.readouterr()
+    record = _train(data_root, run_dir, max_iters=6)
+    err = capsys.readouterr().err
+    assert str(newest) in err and 'truncated or corrupt' in err
+    assert f'resuming from {work / "iter_2.pth"}' in err
+    assert (work / 'iter_4.pth.corrupt').exists()
+    assert record['status'] == 'ok' and record['iterations'] == 6
+    assert record['resumed_from'] == str(work / 'iter_2.pth')
+
+
+def test_all_checkpoints_corrupt_restarts_from_scratch(data_root, tmp_path, capsys):
+    run_dir = tmp_path / 'run'
+    work = run_dir / 'train'
+    work.mkdir(parents=True)
+    (work / 'iter_2.pth').write_bytes(b'not a checkpoint')
+    record = _train(data_root, run_dir, max_iters=2)
+    err = capsys.readouterr().err
+    assert 'iter_2.pth' in err and 'restarts from scratch' in err
+    assert record['status'] == 'ok' and record['iterations'] == 2
+    assert record['resumed_from'] is None
+
+
+def test_nan_loss_is_a_failed_result(data_root, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(ENV_INJECT_NAN, '3')
+    monkeypatch.setenv(ENV_INJECT_NAN_RUN, RUN)
+    run_dir = tmp_path / 'run'
+    record = _train(data_root, run_dir, max_iters=6)
+    assert record['status'] == 'failed'
+    assert record['failure']['iteration'] == 3
+    assert 'nan' in record['failure']['reason'].lower()
+    assert json.loads((run_dir / 'train.json').read_text())['failure']['iteration'] == 3
+    err = capsys.readouterr().err
+    assert RUN in err and 'iteration 3' in err
+    assert (run_dir / 'checkpoint.pth').exists()  # a declared output of the train rule
+
+
+def test_nan_injection_only_for_the_named_run(monkeypatch):
+    from srtod.engine.hooks import nan_injection_from_env
+    monkeypatch.setenv(ENV_INJECT_NAN, '2')
+    monkeypatch.setenv(ENV_INJECT_NAN_RUN, 'visdrone/atss')
+    assert nan_injection_from_env(RUN) is None
+    assert nan_injection_from_env('visdrone/atss') == dict(type='NaNInjectionHook', iteration=2)
+
+
+def test_huge_learning_rate_diverges_and_fails(data_root, tmp_path):
+    record = _train(data_root, tmp_path / 'run', max_iters=8, lr=1e12)
+    assert record['status'] == 'failed'
+    assert 1 <= record['failure']['iteration'] <= 8
+
+
+def test_sigkill_mid_run_resumes_to_the_same_iteration_count(data_root, tmp_path):
+    max_iters = 10
+    results = tmp_path / 'results'
+    run_dir = results / 'tiny' / RUN / 'seed0'
+    cfg = _cfg(data_root, run_dir, max_iters=max_iters, checkpoint_interval=2)
+    config_file = tmp_path / 'cfg.py'
+    cfg.dump(str(config_file))
+    cmd = [sys.executable, '-m', 'srtod.cli', 'train', RUN, '--tier', 'tiny', '--results',
+           str(results), '--config', str(config_file), '--threads', '1']
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    log1 = (tmp_path / 'first.log').open('w')
+    proc = subprocess.Popen(cmd, stdout=log1, stderr=subprocess.STDOUT, env=env)
+    last = run_dir / 'train' / 'last_checkpoint'
+    deadline = time.time() + 120
+    while not last.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, 'training ended before its first checkpoint'
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    log1.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (run_dir / 'train.json').exists()
+    saved = sorted(int(p.stem.split('_')[1]) for p in (run_dir / 'train').glob('iter_*.pth'))
+    assert saved and saved[-1] < max_iters
+
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert 'resuming from' in second.stderr
+    record = json.loads((run_dir / 'train.json').read_text())
+    assert record['status'] == 'ok' and record['iterations'] == max_iters
+    assert record['resumed_from'] is not None
+    resumed_at = int(record['resumed_from'].rsplit('_', 1)[1].split('.')[0])
+    assert 2 <= resumed_at < max_iters
