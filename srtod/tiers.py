@@ -1,0 +1,307 @@
+"""Tiers: rules that map a run's ``paper`` config to the config actually trained.
+
+- ``paper``: the config of ``configs/mmdet/runs/<run id>.py`` as it is, with the data root,
+  the seed, the work_dir and the number of classes of the dataset filled in.
+- ``smoke`` and ``tiny``: derived from the paper config by the rules of :func:`slim_model` and
+  :func:`small_schedule`, never written by hand, so every detector and every SR-TOD switch is
+  the same code in all tiers and only widths, sizes and schedules change:
+  ResNet-18 from scratch (no pretrained weights; the Bottleneck-only backbones of DetectoRS and
+  TridentNet keep depth 50 at a quarter of the width, so that their stage outputs are those of
+  the ResNet-18), every neck, head,
+  RoI and SR-TOD width set to :attr:`TierSpec.width`, the synthetic stand-in of the run's
+  dataset (``data/<tier>/<dataset>``, one class, small images), an iteration-based loop with
+  few iterations, evaluation at the end only, a checkpoint every few iterations (so a killed run
+  resumes), ``num_workers=0``, and proposal counts capped for the small images (the AI-TOD
+  metric still keeps up to 1500 detections per image).
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+
+from srtod.errors import InputError
+
+SYNTHETIC_DATASET = Path(__file__).resolve().parent.parent / 'configs' / 'mmdet' / 'datasets' / 'synthetic.py'
+
+
+@dataclasses.dataclass(frozen=True)
+class TierSpec:
+    """How a slim tier differs from the paper.
+
+    Args:
+        width: channels of FPN outputs, dense heads, RoI features and the SR-TOD modules.
+        backbone_channels: ``base_channels`` of the ResNet-18 (64 is the standard width).
+        fc_channels: width of the fully connected layers of the R-CNN box heads.
+        image_size: (width, height) of the synthetic images (no resizing).
+        train_images: images of the synthetic train split.
+        test_images: images of the synthetic test split.
+        max_iters: training iterations (batch 2).
+        lr: SGD learning rate (from scratch, short schedule; momentum and weight decay kept).
+        warmup_iters: linear warm-up iterations.
+        checkpoint_interval: a checkpoint every this many iterations.
+        proposals: cap on every RPN proposal count and dense-head ``nms_pre``.
+        rcnn_samples: cap on the R-CNN sampler's RoIs per image in training.
+        log_interval: iterations between log lines.
+    """
+
+    width: int
+    backbone_channels: int
+    fc_channels: int
+    image_size: tuple
+    train_images: int
+    test_images: int
+    max_iters: int
+    lr: float
+    warmup_iters: int
+    checkpoint_interval: int
+    proposals: int
+    rcnn_samples: int
+    log_interval: int
+
+    @property
+    def images(self) -> int:
+        """All synthetic images (``srtod synth --images``)."""
+        return self.train_images + self.test_images
+
+    @property
+    def test_fraction(self) -> float:
+        """``srtod synth --test-fraction``."""
+        return self.test_images / self.images
+
+
+TIER_SPECS = {
+    'smoke': TierSpec(width=32, backbone_channels=32, fc_channels=128, image_size=(320, 192),
+                      train_images=96, test_images=32, max_iters=200, lr=0.02, warmup_iters=50,
+                      checkpoint_interval=50, proposals=300, rcnn_samples=64,
+                      log_interval=20),
+    'tiny': TierSpec(width=32, backbone_channels=32, fc_channels=64, image_size=(160, 96), train_images=6,
+                     test_images=2, max_iters=4, lr=0.01, warmup_iters=2,
+                     checkpoint_interval=2, proposals=100, rcnn_samples=32, log_interval=1),
+}
+
+#: Backbones with Bottleneck blocks only (no depth 18): slimmed by width at depth 50.
+_BOTTLENECK_ONLY = ('DetectoRS_ResNet', 'TridentResNet')
+
+
+def tier_data_spec(tier: str) -> dict:
+    """What ``srtod synth`` must make for a slim tier (the workflow's data rule reads it).
+
+    Returns:
+        dict: ``images``, ``test_fraction``, ``width``, ``height``, ``train_images``,
+        ``test_images``.
+    """
+    if tier not in TIER_SPECS:
+        raise InputError(f'tier {tier!r} has no synthetic data; expected one of {list(TIER_SPECS)}')
+    spec = TIER_SPECS[tier]
+    return dict(images=spec.images, test_fraction=spec.test_fraction, width=spec.image_size[0],
+                height=spec.image_size[1], train_images=spec.train_images,
+                test_images=spec.test_images)
+
+
+# ----------------------------------------------------------------------------------- helpers
+def _walk(node, fn):
+    """Call ``fn(d)`` on every dict of a nested dict/list config, depth first."""
+    if isinstance(node, dict):
+        fn(node)
+        for value in list(node.values()):
+            _walk(value, fn)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            _walk(value, fn)
+
+
+def set_num_classes(model: dict, num_classes: int) -> None:
+    """Set every ``num_classes`` key of a model config (every head of a cascade included)."""
+    def fn(d):
+        if 'num_classes' in d:
+            d['num_classes'] = num_classes
+    _walk(model, fn)
+
+
+def set_data_root(cfg, data_root: str) -> None:
+    """Point every dataset and evaluator of a config at ``data_root`` (``.../{train,test}.json``)."""
+    root = str(data_root).rstrip('/') + '/'
+    cfg.data_root = root
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(key)
+        if loader:
+            loader['dataset']['data_root'] = root
+    for key in ('val_evaluator', 'test_evaluator'):
+        evaluator = cfg.get(key)
+        for ev in evaluator if isinstance(evaluator, list) else [evaluator] if evaluator else []:
+            if 'ann_file' in ev:
+                ev['ann_file'] = root + Path(ev['ann_file']).name
+
+
+# ------------------------------------------------------------------------------------ rules
+def _slim_backbone(backbone: dict, spec: TierSpec) -> list[int]:
+    """Slim a ResNet-family backbone in place; returns its stage output channels."""
+    kind = backbone.get('type', 'ResNet')
+    backbone['init_cfg'] = None
+    backbone.pop('pretrained', None)
+    backbone['frozen_stages'] = -1  # nothing pretrained to keep frozen
+    backbone['norm_eval'] = False
+    backbone['norm_cfg'] = dict(backbone.get('norm_cfg') or dict(type='BN'), requires_grad=True)
+    if kind in _BOTTLENECK_ONLY:
+        # a quarter of the base width: stage outputs those of the ResNet-18 below
+        base = spec.backbone_channels // 4
+        backbone['depth'] = 50
+        backbone['base_channels'] = base
+        return [base * 4 * 2 ** i for i in range(4)]
+    if kind != 'ResNet':
+        raise InputError(f'the slim tiers know ResNet, DetectoRS_ResNet and TridentResNet backbones, '
+                         f'not {kind!r}')
+    backbone['depth'] = 18
+    backbone['base_channels'] = spec.backbone_channels
+    return [spec.backbone_channels * 2 ** i for i in range(4)]
+
+
+def _slim_heads(model: dict, spec: TierSpec, depth: int) -> None:
+    """Set every channel count below the neck (dense heads, RoI heads, SR-TOD) to the width."""
+    def fn(d):
+        if d.get('type') == 'RFGenerator':
+            d['depth'] = depth  # the receptive-field priors follow the backbone's depth
+        for key in ('in_channels', 'feat_channels', 'out_channels', 'channels'):
+            if isinstance(d.get(key), int):
+                d[key] = spec.width
+        if 'fc_out_channels' in d:
+            d['fc_out_channels'] = spec.fc_channels
+    for key in ('rpn_head', 'roi_head', 'bbox_head', 'srtod'):
+        if model.get(key) is not None:
+            _walk(model[key], fn)
+
+
+def slim_model(model: dict, spec: TierSpec) -> None:
+    """Apply the slim-tier model rules in place (see the module docstring)."""
+    chans = _slim_backbone(model['backbone'], spec)
+    depth = model['backbone']['depth']
+    width = spec.width
+    necks = model.get('neck')
+    for neck in necks if isinstance(necks, list) else [necks] if necks else []:
+        if 'in_channels' in neck and isinstance(neck['in_channels'], list):
+            neck['in_channels'] = chans[:len(neck['in_channels'])]
+        elif 'in_channels' in neck:
+            neck['in_channels'] = width
+        if 'out_channels' in neck:
+            neck['out_channels'] = width
+        if neck.get('type') == 'RFP':
+            neck['aspp_out_channels'] = width // len(neck.get('aspp_dilations', (1, 3, 6, 1)))
+            _slim_backbone(neck['rfp_backbone'], spec)
+            neck['rfp_backbone']['rfp_inplanes'] = width
+    if model.get('neck') is None:
+        # C4 detectors (TridentNet): the RPN and the RoI extractor see stage 3 (out index 2);
+        # the shared head is ResNet stage 4 of the slim depth.
+        c4 = chans[2]
+        _slim_c4(model, c4, spec)
+        return
+    _slim_heads(model, spec, depth)
+
+
+def _slim_c4(model: dict, c4: int, spec: TierSpec) -> None:
+    model['rpn_head']['in_channels'] = c4
+    model['rpn_head']['feat_channels'] = c4
+    roi = model['roi_head']
+    roi['bbox_roi_extractor']['out_channels'] = c4
+    shared = roi.get('shared_head')
+    if shared is not None:
+        # ResLayer of ResNet-18 at stage 3: BasicBlocks from c4 (256) to 512 channels.
+        shared.update(depth=18, stage=3)
+        shared.pop('pretrained', None)
+        shared['init_cfg'] = None
+        shared['norm_eval'] = False
+        shared['norm_cfg'] = dict(shared.get('norm_cfg') or dict(type='BN'), requires_grad=True)
+        roi['bbox_head']['in_channels'] = 2 * c4
+    else:
+        roi['bbox_head']['in_channels'] = c4
+
+
+def _cap(d: dict, key: str, cap: int) -> None:
+    if isinstance(d.get(key), int) and d[key] > cap:
+        d[key] = cap
+
+
+def cap_proposals(model: dict, spec: TierSpec) -> None:
+    """Cap proposal counts and RoI samples for small images (detections per image are kept)."""
+    train_cfg, test_cfg = model.get('train_cfg') or {}, model.get('test_cfg') or {}
+    for d in (train_cfg.get('rpn_proposal'), test_cfg.get('rpn'), test_cfg):
+        if isinstance(d, dict):
+            _cap(d, 'nms_pre', spec.proposals)
+            if d is not test_cfg:
+                _cap(d, 'max_per_img', spec.proposals)
+    rcnn = train_cfg.get('rcnn')
+    for stage in rcnn if isinstance(rcnn, list) else [rcnn] if rcnn else []:
+        sampler = stage.get('sampler')
+        if isinstance(sampler, dict):
+            _cap(sampler, 'num', spec.rcnn_samples)
+
+
+def small_schedule(cfg, spec: TierSpec) -> None:
+    """Iteration-based loop, short warm-up and two decays, checkpoints every few iterations."""
+    n = spec.max_iters
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=n, val_interval=n)
+    cfg.param_scheduler = [
+        dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=spec.warmup_iters),
+        dict(type='MultiStepLR', by_epoch=False, begin=0, end=n,
+             milestones=[int(n * 0.75), int(n * 0.9)], gamma=0.1),
+    ]
+    optim = cfg.optim_wrapper
+    optim['optimizer']['lr'] = spec.lr
+    # From scratch at a high lr: clip gradients as mmdet does for its unstable detectors.
+    optim['clip_grad'] = dict(max_norm=35, norm_type=2)
+    cfg.default_hooks['checkpoint'] = dict(type='CheckpointHook', interval=spec.checkpoint_interval,
+                                           by_epoch=False, max_keep_ckpts=1)
+    cfg.default_hooks['logger'] = dict(type='LoggerHook', interval=spec.log_interval)
+    cfg.log_processor = dict(type='LogProcessor', window_size=spec.log_interval, by_epoch=False)
+
+
+def synthetic_data(cfg, spec: TierSpec) -> None:
+    """Put the synthetic stand-in data (datasets/synthetic.py at the tier's size) in place."""
+    from mmengine.config import Config
+
+    syn = Config.fromfile(str(SYNTHETIC_DATASET))
+    scale = tuple(spec.image_size)
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader', 'val_evaluator',
+                'test_evaluator', 'metainfo'):
+        cfg[key] = copy.deepcopy(syn[key])
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        for step in cfg[key]['dataset']['pipeline']:
+            if step['type'] == 'Resize':
+                step['scale'] = scale
+    cfg.image_scale = scale
+
+
+# ------------------------------------------------------------------------------------- entry
+def apply_tier(cfg, run, tier: str, seed: int = 0, work_dir=None, data_root=None):
+    """Turn a run's paper config into the config of ``tier`` (a new Config; ``cfg`` untouched).
+
+    Args:
+        cfg: the run's paper-tier ``mmengine.Config``.
+        run: the :class:`srtod.registry.Run`.
+        tier: ``paper``, ``smoke`` or ``tiny``.
+        seed: ``randomness.seed``.
+        work_dir: the mmengine work_dir.
+        data_root: the dataset folder (``data/<tier>/<dataset>``).
+
+    Returns:
+        mmengine.Config: the tiered config.
+    """
+    from mmengine.config import Config
+
+    cfg = Config(copy.deepcopy(cfg._cfg_dict.to_dict()), filename=cfg.filename)
+    if tier in TIER_SPECS:
+        spec = TIER_SPECS[tier]
+        synthetic_data(cfg, spec)
+        slim_model(cfg.model, spec)
+        cap_proposals(cfg.model, spec)
+        small_schedule(cfg, spec)
+    elif tier != 'paper':
+        raise InputError(f'unknown tier {tier!r}; expected paper, smoke or tiny')
+    if data_root is not None:
+        set_data_root(cfg, data_root)
+    set_num_classes(cfg.model, len(cfg.metainfo['classes']))
+    cfg.randomness = dict(seed=int(seed), deterministic=False)
+    if work_dir is not None:
+        cfg.work_dir = str(work_dir)
+    cfg.srtod_run = dict(run_id=run.run_id, tier=tier, seed=int(seed), version=run.version)
+    return cfg
