@@ -32,6 +32,9 @@ def test_rank_assign_rules():
     # gt 0: 0.82 and the three tied 0.5s (priors 0-2); gt 1: 0.6, 0.3, 0.2 (priors 1, 3, 2).
     # Prior 1 is 0.5-similar to gt 0 and 0.6 to gt 1: gt 1. Prior 2: 0.5 vs 0.2: gt 0.
     assert inds.tolist() == [1, 2, 1, 2, 1]
+    # Equally similar to two picking gts: the lower index wins.
+    sim = torch.tensor([[0.7, 0.1], [0.7, 0.2]])
+    assert rank_assign(sim, k=1, ignore_sim_thr=0.8).tolist() == [1, 0]
     # An unpicked prior with best similarity >= 0.8 is ignored (-1); so is a prior marked -1
     # (an ignored region) for every gt.
     sim = torch.tensor([[0.95, 0.9, 0.85, 0.2, 0.1, -1.0], [0.0, 0.05, 0.0, 0.3, -1.0, -1.0]])
@@ -157,3 +160,49 @@ def test_every_tiny_gt_gets_a_positive_unlike_max_iou(seed):
                                                  scales=[scale]), image)
         baseline = max_iou.assign(InstanceData(priors=anchors), gts)
         assert _num_uncovered(baseline, len(gts)) > 0, f'scale {scale}'
+
+
+def _reference_rules(sim1, sim2, topk, thr=0.8):
+    """HLA as REFERENCE-FACTS section 4 states it, with per-gt loops (last gt wins a prior)."""
+    def stage(sim, k):
+        inds = torch.full((sim.shape[1],), -1, dtype=torch.long)
+        best = sim.max(dim=0).values
+        inds[(best >= 0) & (best < thr)] = 0
+        values = sim.topk(k, dim=1).values
+        for i in range(sim.shape[0]):
+            for j in range(k):
+                inds[sim[i] == values[i, j]] = i + 1
+        return inds
+    first = stage(sim1, topk[0])
+    second = stage(sim2, topk[1])
+    return torch.where(first > 0, first, second)
+
+
+@pytest.mark.parametrize('cell', [32, 12])
+def test_matches_reference_rules_where_no_prior_is_contested(cell):
+    image = 128
+    gts = _gts(_tiny_scene(3, image, cell=cell, margin=2))
+    priors = _inside_priors(RFGenerator(strides=[4, 8, 16, 32, 64], fpn_layer='p2'), image)
+    assigner = HieAssigner(topk=(3, 1), ratio=0.9)
+    ours = assigner.assign(InstanceData(priors=priors), gts).gt_inds
+    metric = assigner.iou_calculator
+    sim1 = metric(gts.bboxes, priors, mode='kl')
+    sim2 = metric(gts.bboxes, shrink_boxes(priors, 0.9), mode='kl')
+    reference = _reference_rules(sim1, sim2, (3, 1))
+    # Contested priors: among the top-k of several gts, in either stage.
+    contested = torch.zeros(len(priors), dtype=torch.bool)
+    for sim, k in ((sim1, 3), (sim2, 1)):
+        picked = sim >= sim.topk(k, dim=1).values[:, -1:]
+        contested |= picked.sum(dim=0) > 1
+    assert torch.equal(ours[~contested], reference[~contested])
+    if cell == 32:
+        assert not contested.any()  # sparse scene: identical everywhere
+    else:
+        # Crowded scene: a prior picked in stage 1 goes to the most similar of the gts that
+        # picked it (the reference gives it to the last of them).
+        assert contested.any()
+        picked = sim1 >= sim1.topk(3, dim=1).values[:, -1:]
+        chosen = picked.any(dim=0)
+        expected = sim1.masked_fill(~picked, -2).argmax(dim=0) + 1
+        assert torch.equal(ours[chosen], expected[chosen])
+        assert (ours[contested] != reference[contested]).any()

@@ -106,6 +106,10 @@ def test_aligned_and_overlap_modes_and_empty_inputs():
     # A trailing score column is dropped.
     scored = torch.cat([b, torch.ones(3, 1)], dim=1)
     torch.testing.assert_close(metric(a, scored, mode='kl'), metric(a, b, mode='kl'))
+    # Blocks of rows give the same matrix.
+    for mode in ('kl', 'wd', 'gjsd'):
+        torch.testing.assert_close(BboxDistanceMetric(chunk_elements=4)(boxes, a, mode=mode),
+                                   metric(boxes, a, mode=mode))
     assert metric(a, torch.zeros(0, 4), mode='kl').shape == (3, 0)
     assert metric(torch.zeros(0, 4), b, mode='wd').shape == (0, 3)
     with pytest.raises(ValueError, match='mode'):

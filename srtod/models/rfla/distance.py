@@ -45,19 +45,24 @@ def box_to_gaussian(bboxes: Tensor, eps: float = 1e-6) -> tuple[Tensor, Tensor]:
     return mu, wh * wh / 4
 
 
-def diag_gaussian_kl(mu_p: Tensor, var_p: Tensor, mu_q: Tensor, var_q: Tensor) -> Tensor:
-    """``KL(N_p || N_q)`` of Gaussians with diagonal covariances; the last dim is summed."""
-    ratio = var_p / var_q
-    return 0.5 * (ratio + (mu_p - mu_q) ** 2 / var_q - 1 - torch.log(ratio)).sum(-1)
+def _per_axis(bboxes1: Tensor, bboxes2: Tensor, is_aligned: bool, eps: float):
+    """(mu1, var1, mu2, var2) of the x and of the y axis, shaped to broadcast to the result.
 
-
-def _pairwise(bboxes1: Tensor, bboxes2: Tensor, is_aligned: bool, eps: float):
+    The distances are sums over the two axes of terms computed on result-shaped tensors:
+    reducing a trailing dimension of size 2 over millions of pairs is several times slower.
+    """
     mu1, var1 = box_to_gaussian(bboxes1, eps)
     mu2, var2 = box_to_gaussian(bboxes2, eps)
     if not is_aligned:  # rows from bboxes1, columns from bboxes2
         mu1, var1 = mu1[..., :, None, :], var1[..., :, None, :]
         mu2, var2 = mu2[..., None, :, :], var2[..., None, :, :]
-    return mu1, var1, mu2, var2
+    return [(mu1[..., a], var1[..., a], mu2[..., a], var2[..., a]) for a in (0, 1)]
+
+
+def _kl_axis(mu_p: Tensor, var_p: Tensor, mu_q: Tensor, var_q: Tensor) -> Tensor:
+    """One axis of ``KL(N_p || N_q)``."""
+    ratio = var_p / var_q
+    return 0.5 * (ratio + (mu_p - mu_q) ** 2 / var_q - 1 - torch.log(ratio))
 
 
 def gaussian_distance(bboxes1: Tensor,
@@ -79,17 +84,26 @@ def gaussian_distance(bboxes1: Tensor,
     """
     if mode not in GAUSSIAN_MODES:
         raise ValueError(f'gaussian_distance: mode {mode!r} is not one of {GAUSSIAN_MODES}')
-    mu1, var1, mu2, var2 = _pairwise(bboxes1, bboxes2, is_aligned, eps)
+    (mx1, vx1, mx2, vx2), (my1, vy1, my2, vy2) = _per_axis(bboxes1, bboxes2, is_aligned, eps)
     if mode == 'kl':
-        return diag_gaussian_kl(mu2, var2, mu1, var1)
+        # KL(N_2 || N_1) = sum over axes of ((var2 + dmu^2) / var1 + ln var1 - ln var2 - 1) / 2.
+        # The logarithms depend on one box each, so they are taken before broadcasting.
+        out = (0.5 * torch.log(vx1 * vy1) - 1) - 0.5 * torch.log(vx2 * vy2)
+        out.add_((mx2 - mx1).square_().add_(vx2).mul_(0.5 / vx1))
+        return out.add_((my2 - my1).square_().add_(vy2).mul_(0.5 / vy1))
     if mode == 'wd':
-        std_gap = var1.sqrt() - var2.sqrt()
-        return ((mu1 - mu2) ** 2 + std_gap ** 2).sum(-1)
+        out = (mx1 - mx2).square_().add_((my1 - my2).square_())
+        out.add_((vx1.sqrt() - vx2.sqrt()).square_())
+        return out.add_((vy1.sqrt() - vy2.sqrt()).square_())
     # 'gjsd': the geometric mean G has precision (1/var1 + 1/var2) / 2 and a mean weighted by
     # the precisions.
-    var_g = 2 * var1 * var2 / (var1 + var2)
-    mu_g = (mu1 * var2 + mu2 * var1) / (var1 + var2)
-    return 0.5 * (diag_gaussian_kl(mu1, var1, mu_g, var_g) + diag_gaussian_kl(mu2, var2, mu_g, var_g))
+    out = None
+    for mu1, var1, mu2, var2 in ((mx1, vx1, mx2, vx2), (my1, vy1, my2, vy2)):
+        var_g = 2 * var1 * var2 / (var1 + var2)
+        mu_g = (mu1 * var2 + mu2 * var1) / (var1 + var2)
+        term = 0.5 * (_kl_axis(mu1, var1, mu_g, var_g) + _kl_axis(mu2, var2, mu_g, var_g))
+        out = term if out is None else out.add_(term)
+    return out
 
 
 def rf_similarity(distance: Tensor) -> Tensor:
@@ -107,10 +121,13 @@ class BboxDistanceMetric:
 
     Args:
         eps: added to the widths and heights of the boxes for the Gaussian modes.
+        chunk_elements: above this many box pairs the Gaussian similarities are computed by
+            blocks of rows (same result, bounded temporary memory).
     """
 
-    def __init__(self, eps: float = 1e-6) -> None:
+    def __init__(self, eps: float = 1e-6, chunk_elements: int = 1 << 24) -> None:
         self.eps = eps
+        self.chunk_elements = int(chunk_elements)
 
     def __call__(self,
                  bboxes1: Tensor,
@@ -145,11 +162,20 @@ class BboxDistanceMetric:
         if mode not in GAUSSIAN_MODES:
             raise ValueError(f'BboxDistanceMetric: mode {mode!r} is not one of '
                              f'{OVERLAP_MODES + GAUSSIAN_MODES}')
+        rows, cols = bboxes1.shape[-2], bboxes2.shape[-2]
         if bboxes1.numel() == 0 or bboxes2.numel() == 0:
-            rows, cols = bboxes1.shape[-2], bboxes2.shape[-2]
             shape = bboxes1.shape[:-2] + ((rows,) if is_aligned else (rows, cols))
             return bboxes1.new_zeros(shape)
-        return rf_similarity(gaussian_distance(bboxes1, bboxes2, mode, is_aligned, self.eps))
+        if is_aligned or bboxes1.dim() != 2 or rows * cols <= self.chunk_elements:
+            return rf_similarity(gaussian_distance(bboxes1, bboxes2, mode, is_aligned, self.eps))
+        # Many gts x many priors: fill the result by blocks of rows, so that the temporaries of
+        # the distance stay small.
+        out = bboxes1.new_empty((rows, cols))
+        step = max(1, self.chunk_elements // cols)
+        for start in range(0, rows, step):
+            block = gaussian_distance(bboxes1[start:start + step], bboxes2, mode, False, self.eps)
+            out[start:start + step] = rf_similarity(block)
+        return out
 
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(eps={self.eps})'
+        return f'{self.__class__.__name__}(eps={self.eps}, chunk_elements={self.chunk_elements})'

@@ -66,10 +66,17 @@ def rank_assign(similarity: Tensor, k: int, ignore_sim_thr: float) -> Tensor:
     gt_inds[(max_sim >= 0) & (max_sim < ignore_sim_thr)] = 0
     kth = similarity.topk(min(k, num_priors), dim=1).values[:, -1:]
     # A prior is among a gt's top-k, ties included, iff its similarity reaches the k-th value.
-    picked = similarity >= kth
-    best_sim, best_gt = similarity.masked_fill(~picked, float('-inf')).max(dim=0)
-    positive = best_sim > float('-inf')
-    gt_inds[positive] = best_gt[positive] + 1
+    # The (gt, prior) pairs are few (about k per gt), so they are resolved sparsely: each picked
+    # prior goes to its most similar picking gt, the lowest index on a tie.
+    gt_idx, prior_idx = (similarity >= kth).nonzero(as_tuple=True)
+    sims = similarity[gt_idx, prior_idx]
+    best = similarity.new_full((num_priors,), float('-inf')).scatter_reduce(
+        0, prior_idx, sims, reduce='amax')
+    wins = sims == best[prior_idx]
+    choice = gt_inds.new_full((num_priors,), num_gts).scatter_reduce(
+        0, prior_idx[wins], gt_idx[wins], reduce='amin')
+    positive = choice < num_gts
+    gt_inds[positive] = choice[positive] + 1
     return gt_inds
 
 
@@ -166,16 +173,17 @@ class HieAssigner(BaseAssigner):
             gt_inds = priors.new_zeros((num_priors,), dtype=torch.long)  # all background
             max_overlaps = priors.new_zeros((num_priors,))
         else:
-            sim1 = self.iou_calculator(gt_bboxes, priors, mode=self.assign_metric)
-            sim2 = self.iou_calculator(gt_bboxes, shrunk, mode=self.assign_metric)
             ignored = self._ignored(priors, gt_bboxes_ignore)
-            if ignored is not None:
-                sim1[:, ignored] = -1
-                sim2[:, ignored] = -1
-            stage1 = rank_assign(sim1, self.topk[0], self.ignore_sim_thr)
-            stage2 = rank_assign(sim2, self.topk[1], self.ignore_sim_thr)
-            gt_inds = torch.where(stage1 > 0, stage1, stage2)
-            max_overlaps = sim2.max(dim=0).values
+            stages = []
+            # One (num_gts, num_priors) matrix at a time: they are large on crowded images.
+            for boxes, k in ((priors, self.topk[0]), (shrunk, self.topk[1])):
+                sim = self.iou_calculator(gt_bboxes, boxes, mode=self.assign_metric)
+                if ignored is not None:
+                    sim[:, ignored] = -1
+                stages.append(rank_assign(sim, k, self.ignore_sim_thr))
+            gt_inds = torch.where(stages[0] > 0, stages[0], stages[1])
+            max_overlaps = sim.max(dim=0).values  # stage 2's
+            del sim
         labels = gt_inds.new_full((num_priors,), -1)
         positive = gt_inds > 0
         labels[positive] = gt_labels[gt_inds[positive] - 1].long()
