@@ -1,0 +1,273 @@
+"""Faults at the level of the workflow: Snakemake runs the tiny tier in a scratch directory and
+the test breaks things the way a cluster or a user does.
+
+- A training killed with SIGKILL mid-run (no train.json yet) resumes from its last checkpoint
+  when the workflow runs again, and ends at the same iteration count; a truncated newest
+  checkpoint is named in the log and the run falls back to the previous one.
+- A run whose loss becomes NaN is a result: it stops with a message naming the run and the
+  iteration, the other runs go on, and the report marks the row failed with the reason.
+- Bad input (unknown table, tier or run id, a missing dataset path) stops the workflow before
+  any job runs, with a message that names the problem, and leaves results/ as it was.
+
+The kill lands at a chosen point: a ``sitecustomize`` on PYTHONPATH (test scaffolding, written
+here) holds ``srtod train RUN`` in an mmengine hook right after iteration K and its checkpoint,
+and says so in a marker file; the test then SIGKILLs that process.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest_slurm import (VENV_BIN, descendants, kill_group, run_snakemake,
+                            snakemake_available, start_snakemake, tail, wait_for, workflow_env)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not snakemake_available(), reason='snakemake is not installed'),
+]
+
+TABLE = 'T4'
+BASELINE = 'droneswarms/cascade_rcnn'
+RH_ONLY = 'droneswarms/cascade_rcnn+srtod-rh'
+SRTOD = 'droneswarms/cascade_rcnn+srtod'
+CONFIG = ('--config', 'tier=tiny', f'tables=[{TABLE}]')
+ITER_LOG = re.compile(r'Iter\(train\)\s*\[\s*(\d+)/(\d+)\]')
+
+HOLD_SITECUSTOMIZE = '''\
+"""Test scaffolding of tests/test_workflow_faults.py: hold `srtod train RUN` after iteration K.
+
+SRTOD_TEST_HOLD="RUN@K;RUN@K" picks the runs; after iteration K (and the checkpoint saved at
+it) the training writes SRTOD_TEST_HOLD_DIR/<run>.held with its pid and sleeps, to be killed.
+"""
+import os
+import sys
+
+_spec = os.environ.get('SRTOD_TEST_HOLD', '')
+if _spec and len(sys.argv) > 2 and os.path.basename(sys.argv[0]) == 'srtod' \\
+        and sys.argv[1] == 'train':
+    _holds = dict(item.rsplit('@', 1) for item in _spec.split(';') if item)
+    _run = sys.argv[2]
+    if _run in _holds:
+        import time
+
+        from mmengine.hooks import Hook
+        from mmengine.runner import Runner
+
+        class _HoldHook(Hook):
+            priority = 'LOWEST'  # after CheckpointHook (VERY_LOW) has saved this iteration
+
+            def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+                if runner.iter + 1 == int(_holds[_run]):
+                    marker = os.path.join(os.environ['SRTOD_TEST_HOLD_DIR'],
+                                          _run.replace('/', '__') + '.held')
+                    with open(marker + '.tmp', 'w') as f:
+                        f.write(str(os.getpid()))
+                    os.replace(marker + '.tmp', marker)
+                    time.sleep(900)
+
+        _train = Runner.train
+
+        def _train_with_hold(self):
+            self.register_hook(_HoldHook())
+            return _train(self)
+
+        Runner.train = _train_with_hold
+'''
+
+
+def _run_dir(workdir: Path, run: str) -> Path:
+    return workdir / 'results' / 'tiny' / run / 'seed0'
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding='utf-8'))
+
+
+def _logged_iterations(work_dir: Path) -> list[list[int]]:
+    """Per training attempt (mmengine's timestamped log folders, oldest first), the iterations
+    it logged."""
+    attempts = []
+    for folder in sorted(p for p in work_dir.iterdir() if p.is_dir() and p.name[:1].isdigit()):
+        text = ''.join(p.read_text(errors='replace') for p in folder.glob('*.log'))
+        attempts.append([int(m.group(1)) for m in ITER_LOG.finditer(text)])
+    return attempts
+
+
+def _max_iters(run: str) -> int:
+    from srtod.registry import resolve_config
+    return int(resolve_config(run, 'tiny').train_cfg.max_iters)
+
+
+# --- SIGKILL mid-run, then rerun --------------------------------------------------------------
+
+def test_killed_training_resumes_on_rerun(tmp_path):
+    work = tmp_path / 'wf'
+    hold = tmp_path / 'hold'
+    hold.mkdir()
+    (hold / 'sitecustomize.py').write_text(HOLD_SITECUSTOMIZE)
+    max_iters = _max_iters(BASELINE)
+    interval = 2  # the tiny tier saves a checkpoint every 2 iterations (srtod/tiers.py)
+    assert max_iters >= 2 * interval, 'the tiny tier needs two checkpoints for this test'
+    # BASELINE is killed after its first checkpoint; RH_ONLY after its last one (the training
+    # loop is over, train.json not yet written), and that newest checkpoint is then truncated.
+    holds = {BASELINE: interval, RH_ONLY: max_iters}
+    targets = [f'results/tiny/{run}/seed0/train.json' for run in holds]
+    env = workflow_env(PYTHONPATH=str(hold), SRTOD_TEST_HOLD=';'.join(
+        f'{run}@{k}' for run, k in holds.items()), SRTOD_TEST_HOLD_DIR=str(hold))
+
+    proc, out = start_snakemake(work, '--cores', '2', '--keep-going', *CONFIG, *targets,
+                                env=env, log_name='first')
+    try:
+        markers = {run: hold / (run.replace('/', '__') + '.held') for run in holds}
+        wait_for(lambda: all(m.exists() for m in markers.values()) or proc.poll() is not None,
+                 timeout=900, interval=0.5, what='both trainings to reach their hold point')
+        assert proc.poll() is None, f'snakemake ended early:\n{tail(out.read_text())}'
+        tree = descendants(proc.pid)
+        for run, marker in markers.items():
+            pid = int(marker.read_text())
+            assert pid in tree, f'{run}: pid {pid} is not a job of this snakemake'
+            os.kill(pid, signal.SIGKILL)
+        returncode = proc.wait(timeout=300)
+    finally:
+        kill_group(proc)
+    first = out.read_text()
+    assert returncode != 0, 'a killed training must fail its job'
+
+    for run, k in holds.items():
+        run_dir = _run_dir(work, run)
+        # Snakemake removed nothing but the job's declared outputs (never written); the
+        # mmengine work_dir with its checkpoints is still there.
+        assert not (run_dir / 'train.json').exists() and not (run_dir / 'checkpoint.pth').exists()
+        saved = sorted(p.name for p in (run_dir / 'train').glob('iter_*.pth'))
+        assert saved == [f'iter_{i}.pth' for i in range(interval, k + 1, interval)], (run, saved)
+        assert (run_dir / 'train' / 'last_checkpoint').exists()
+    assert 'mmdet_train' in first
+
+    newest = _run_dir(work, RH_ONLY) / 'train' / f'iter_{max_iters}.pth'
+    newest.write_bytes(newest.read_bytes()[:4096])   # a write cut short by a full disk or a kill
+
+    second = run_snakemake(work, '--cores', '2', '--keep-going', *CONFIG, *targets,
+                           log_name='second')
+    assert second.returncode == 0, tail(second.stdout)
+
+    for run in holds:
+        run_dir = _run_dir(work, run)
+        record = _read_json(run_dir / 'train.json')
+        assert record['status'] == 'ok' and record['run_id'] == run
+        # The same iteration count as an uninterrupted run: the config's max_iters.
+        assert record['iterations'] == record['max_iterations'] == max_iters
+        assert Path(record['resumed_from']).name == f'iter_{interval}.pth', record
+        log = (work / 'logs' / 'tiny' / run / 'seed0' / 'train.log').read_text()
+        assert f'iter_{interval}.pth' in log and 'resuming from' in log
+        # mmengine's own log: the second attempt went on after the checkpoint, not from 1.
+        attempts = _logged_iterations(run_dir / 'train')
+        assert attempts[-1] == list(range(interval + 1, max_iters + 1)), (run, attempts)
+
+    # The truncated checkpoint was named, set aside, and the run fell back to the previous one.
+    log = (work / 'logs' / 'tiny' / RH_ONLY / 'seed0' / 'train.log').read_text()
+    assert str(newest.name) in log and 'corrupt' in log
+    assert newest.with_name(newest.name + '.corrupt').exists()
+    assert _logged_iterations(_run_dir(work, BASELINE) / 'train')[0] == list(range(1, interval + 1))
+
+
+# --- a NaN loss in one run ------------------------------------------------------------------
+
+def test_nan_loss_fails_one_run_and_the_report_says_why(tmp_path):
+    work = tmp_path / 'wf'
+    env = workflow_env(SRTOD_INJECT_NAN_AT='2', SRTOD_INJECT_NAN_RUN=RH_ONLY)
+    proc = run_snakemake(work, '--cores', '2', '--keep-going', *CONFIG, 'reports/tiny/index.md',
+                         env=env, timeout=900)
+    # A model failure is a result: no job failed.
+    assert proc.returncode == 0, tail(proc.stdout)
+
+    failed = _read_json(_run_dir(work, RH_ONLY) / 'train.json')
+    assert failed['status'] == 'failed' and failed['failure']['iteration'] == 2
+    reason = failed['failure']['reason']
+    assert 'nan' in reason.lower()
+    log = (work / 'logs' / 'tiny' / RH_ONLY / 'seed0' / 'train.log').read_text()
+    assert re.search(rf'{re.escape(RH_ONLY)}.*iteration 2', log), tail(log)
+    metrics = _read_json(_run_dir(work, RH_ONLY) / 'metrics.json')
+    assert metrics['status'] == 'failed' and not metrics.get('metrics')
+
+    for run in (BASELINE, SRTOD):  # the other runs went on to the end
+        record = _read_json(_run_dir(work, run) / 'train.json')
+        assert record['status'] == 'ok' and record['iterations'] == record['max_iterations']
+        assert 'AP' in _read_json(_run_dir(work, run) / 'metrics.json')['metrics']
+
+    report = (work / 'reports' / 'tiny' / f'{TABLE}.md').read_text()
+    row = [line for line in report.splitlines() if RH_ONLY in line or '| RH |' in line]
+    assert row and any('failed' in line for line in row), report
+    assert reason in report or reason.split(':')[0] in report, report
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+def _snapshot(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob('*')) if p.is_file()}
+
+
+@pytest.fixture
+def finished_results(tmp_path):
+    """A working directory whose results/ already holds a finished run."""
+    work = tmp_path / 'wf'
+    run_dir = _run_dir(work, BASELINE)
+    run_dir.mkdir(parents=True)
+    (run_dir / 'train.json').write_text(json.dumps({'run_id': BASELINE, 'status': 'ok'}))
+    (run_dir / 'metrics.json').write_text(json.dumps({'run_id': BASELINE, 'metrics': {'AP': 1}}))
+    return work
+
+
+@pytest.mark.parametrize('args, expected', [
+    (('--config', 'tier=tiny', 'tables=[T9]'), "'T9' is not one of"),
+    (('--config', 'tier=huge', 'tables=[T4]'), "'huge' is not one of"),
+    (('--config', 'tier=tiny', 'tables=[T4]', 'data={imagenet: /data}'), "'imagenet'"),
+    (('--config', 'tier=paper', 'tables=[T4]'), 'droneswarms: no path given'),
+    (('--config', 'tier=paper', 'tables=[T4]', 'data={droneswarms: /nonexistent/DroneSwarms}'),
+     '/nonexistent/DroneSwarms is not a folder'),
+    (('--config', 'tier=tiny', 'tables=[T4]',
+      'results/tiny/droneswarms/cascade_rcnn+srtod-bogus/seed0/train.json'),
+     'cascade_rcnn+srtod-bogus'),
+    (('--config', 'tier=tiny', 'tables=[T4]', 'results/tiny/../../escape/seed0/train.json'),
+     'escape'),
+], ids=['unknown-table', 'unknown-tier', 'unknown-dataset-key',
+        'paper-without-data-path', 'paper-missing-data-path', 'unknown-run-id', 'path-escape'])
+def test_bad_input_stops_before_any_job(finished_results, args, expected):
+    work = finished_results
+    before = _snapshot(work / 'results')
+    proc = run_snakemake(work, '--cores', '1', *args, timeout=300)
+    assert proc.returncode != 0, tail(proc.stdout)
+    assert expected in proc.stdout, tail(proc.stdout)
+    # Stopped before any job: nothing ran, nothing under results/ changed, no data made.
+    assert 'Select jobs to execute' not in proc.stdout and 'rule srtod_synth' not in proc.stdout
+    assert _snapshot(work / 'results') == before
+    assert not (work / 'data').exists() and not (work / 'logs').exists()
+
+
+def test_paper_data_path_with_wrong_layout_names_the_missing_files(finished_results, tmp_path):
+    source = tmp_path / 'DroneSwarms'
+    (source / 'images').mkdir(parents=True)   # annotations/ missing
+    work = finished_results
+    before = _snapshot(work / 'results')
+    proc = run_snakemake(work, '--cores', '1', '--config', 'tier=paper', 'tables=[T4]',
+                         f'data={{droneswarms: {source}}}', timeout=300)
+    assert proc.returncode != 0
+    assert f'{source}/annotations/train.json not found' in proc.stdout, tail(proc.stdout)
+    assert _snapshot(work / 'results') == before and not (work / 'data').exists()
+
+
+def test_srtod_train_rejects_unknown_and_escaping_run_ids(tmp_path):
+    srtod = str(VENV_BIN / 'srtod')
+    for run_id, expected in (('droneswarms/cascade_rcnn+srtod-rhh', 'cascade_rcnn+srtod-rh'),
+                             ('../../etc/passwd', 'run id')):
+        proc = subprocess.run([srtod, 'train', run_id, '--tier', 'tiny'], cwd=tmp_path,
+                              env=workflow_env(), capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2, proc.stderr
+        assert expected in proc.stderr and 'Traceback' not in proc.stderr, proc.stderr
+    assert not (tmp_path / 'results').exists()
