@@ -85,3 +85,39 @@ def test_mismatched_images_are_an_input_error():
 ])
 def test_verdict_definitions(low, high, pub, expected):
     assert verdict(low, high, pub) == expected
+
+
+def _real_records(tmp_path, name, found_second, rng):
+    """Records written by srtod.evaluation: 60 images, two 10x10 objects each; the detector
+    always finds the first object and finds the second where ``found_second`` is True."""
+    from srtod.evaluation.aitod_metric import compute_records
+    from srtod.evaluation.backends import Detections, GroundTruth
+    from srtod.evaluation.records import load_records, save_records
+    images, anns, det = [], [], []
+    for i in range(1, 61):
+        images.append(dict(id=i, file_name=f'{i}.png', width=100, height=100))
+        for k, (x, y) in enumerate(((10, 10), (60, 60))):
+            anns.append(dict(id=len(anns) + 1, image_id=i, category_id=1, bbox=[x, y, 10, 10],
+                             area=100, iscrowd=0))
+            if k == 0 or found_second[i - 1]:
+                det.append((i, [x, y, 10, 10], rng.uniform(0.5, 1.0)))
+        det.append((i, [30, 30, 10, 10], rng.uniform(0.0, 1.0)))   # a false positive
+    gt = GroundTruth(dict(images=images, annotations=anns,
+                          categories=[dict(id=1, name='drone')]))
+    dets = Detections(np.array([d[0] for d in det]), np.ones(len(det), int),
+                      np.array([d[1] for d in det], float), np.array([d[2] for d in det]))
+    save_records(tmp_path / f'{name}.npz', compute_records(gt, dets, gt.image_ids, [1]))
+    return load_records(tmp_path / f'{name}.npz')
+
+
+def test_bootstrap_on_real_per_image_records(tmp_path):
+    rng = np.random.default_rng(0)
+    half = np.arange(60) % 2 == 0
+    base = _real_records(tmp_path, 'base', half, rng)
+    better = _real_records(tmp_path, 'better', np.ones(60, bool), rng)
+    res = paired_bootstrap(base, better, n=200, seed=0)
+    assert res['gain'] == pytest.approx(better.ap() - base.ap())
+    assert res['gain'] > 10 and res['low'] > 0 and res['low'] < res['gain'] < res['high']
+    same = paired_bootstrap(base, base, n=50, seed=0)
+    assert same['low'] == same['high'] == same['gain'] == 0.0
+    assert verdict(same['low'], same['high'], 1.0) == 'within noise'

@@ -158,18 +158,33 @@ class Evidence:
         return self._pairs[key]
 
     def separation(self) -> dict:
-        """run id -> separation.json of seed 0, for every SR-TOD run that has one."""
-        out = {}
-        for run_id in sorted(set(self.runs['run_id'])) if len(self.runs) else []:
-            if '+srtod' not in run_id:
-                continue
-            path = stats.records_path(self.tier, run_id, 0, self.results_root).with_name(
-                'separation.json')
-            if path.is_file():
-                obj = json.loads(path.read_text(encoding='utf-8'))
-                if obj.get('status') == 'ok':
-                    out[run_id] = obj
-        return out
+        """run id -> separation.json of seed 0, for every SR-TOD run of runs.csv that has one."""
+        run_ids = sorted(set(self.runs['run_id'])) if len(self.runs) else []
+        return load_separation(self.tier, run_ids, self.results_root)
+
+
+def load_separation(tier: str, run_ids, results_root=None, seed: int = 0) -> dict:
+    """run id -> ``separation.json`` (written by ``srtod figures``) of the SR-TOD runs given.
+
+    Args:
+        tier: the tier.
+        run_ids: run ids to look at (those without ``+srtod`` or without the file are skipped,
+            as are failed runs).
+        results_root: the folder replacing ``results``; ``seed``: the seed the figures used.
+
+    Returns:
+        dict run id -> the parsed object; feed it to :func:`separation_table`.
+    """
+    out = {}
+    for run_id in run_ids:
+        if '+srtod' not in run_id:
+            continue
+        path = stats.records_path(tier, run_id, seed, results_root).with_name('separation.json')
+        if path.is_file():
+            obj = json.loads(path.read_text(encoding='utf-8'))
+            if obj.get('status') == 'ok':
+                out[run_id] = obj
+    return out
 
 
 def _pair_text(run_id, other, s) -> str:
@@ -359,8 +374,7 @@ def render_claims(tier, runs, registry, n=1000, results_root=None, loader=None) 
              '| # | source | claim | evidence | verdict |', '|---|---|---|---|---|']
     for i, claim in enumerate(CLAIMS, 1):
         text, verdict = evaluate(claim, ev)
-        lines.append(f'| {i} | {claim.source} | {claim.text} | {text.replace("|", "/")} | '
-                     f'**{verdict}** |')
+        lines.append(f'| {i} | {claim.source} | {claim.text} | {_cell(text)} | **{verdict}** |')
     sep = ev.separation()
     lines += ['', '## Difference-map separation per size bucket', '',
               _markdown(separation_table(sep)), '## Threshold t (initial and final)', '',
@@ -371,15 +385,21 @@ def render_claims(tier, runs, registry, n=1000, results_root=None, loader=None) 
               f'(`threshold.init`, `threshold.final`); "moved" means a change of at least '
               f'{THRESHOLD_MOVE * 255:.1f}/255 in some seed. In the paper t enters through '
               'sign(D - t), whose derivative is zero, so only weight decay can move it.',
-              '- **Claim verdicts.** ' + __doc__.split('Verdicts. ', 1)[1].strip().replace('\n', ' '),
+              '- **Claim verdicts.** ' + ' '.join(__doc__.split('Verdicts. ', 1)[1].split())
+              .replace('``', '`'),
               '']
     return '\n'.join(lines)
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a markdown table cell."""
+    return text.replace('|', '\\|').replace('\n', ' ')
 
 
 def _separation_method() -> str:
     from srtod.analysis import separation
     body = separation.__doc__.split('\n\n', 1)[1]
-    return ' '.join(body.split())
+    return ' '.join(body.split()).replace('``', '`')
 
 
 def write_claims(tier, runs_csv=None, out=None, n=1000, registry=None, results_root=None,
@@ -399,4 +419,4 @@ def write_claims(tier, runs_csv=None, out=None, n=1000, registry=None, results_r
 
 
 __all__ = ['Claim', 'CLAIMS', 'Evidence', 'evaluate', 'render_claims', 'write_claims',
-           'threshold_table', 'separation_table']
+           'threshold_table', 'separation_table', 'load_separation']

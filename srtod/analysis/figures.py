@@ -152,7 +152,8 @@ class MapExtractor:
         def rgb(t):
             return None if t is None else t[0, :, :h, :w].permute(1, 2, 0).float().cpu().numpy()
 
-        enhanced = maps.get('feat_enhanced')
+        # without DGFE (RH only) srtod_maps returns P2 itself as feat_enhanced and no binary map
+        enhanced = maps.get('feat_enhanced') if maps.get('binary_map') is not None else None
         thr = maps.get('threshold')
         return ImageMaps(
             image_id=int(info.get('img_id', index)), file=Path(info.get('img_path', '')).name,
@@ -254,7 +255,7 @@ def plot_fig1(m: ImageMaps, crop, path, title: str = '') -> Path:
     ax.imshow(m.image)
     x0, y0, x1, y1 = crop
     ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec='red', lw=1.2))
-    ax.set_title(f'a  image {m.file} ({w}x{h} as input)', fontsize=8)
+    ax.set_title(f'a  {m.file} ({w}x{h})', fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
     _show(axes[0, 1], m.image, crop, 'b  zoomed crop, GT boxes', boxes=m.boxes)

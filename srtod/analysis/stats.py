@@ -174,7 +174,10 @@ def pair_statistics(runs, tier: str, run_id: str, baseline: str, published_gain,
     seeds = sorted(set(ra['seed']).intersection(rb['seed']))
     if not seeds:
         out['verdict'] = 'failed' if failed else 'not run'
-        out['note'] = failed or ('no finished seed of both ' + run_id + ' and ' + baseline)
+        absent = [r for r, rows in ((run_id, rb), (baseline, ra)) if not len(rows)]
+        out['note'] = failed or (
+            ' and '.join(absent) + ' not run in this tier' if absent
+            else f'no seed finished by both {run_id} and {baseline}')
         return out
     ap_a = ra.set_index('seed').loc[seeds, 'AP'].to_numpy(float)
     ap_b = rb.set_index('seed').loc[seeds, 'AP'].to_numpy(float)
