@@ -7,8 +7,8 @@ P2 before and after DGFE, reconstruction, difference map, binarised map, thresho
 pictures only; :mod:`srtod.analysis.separation` measures what they claim.
 
 Feature maps are shown as the channel mean of |P2| (the paper does not say how its heatmaps
-are made; this is the usual choice), on the same colour scale within a figure where they are
-compared (Fig. 4).
+are made; this is the usual choice). In Fig. 4, P2 before and after DGFE share a colour scale
+(same model, P2' = M x P2); the baseline detector's P2 has its own (another training).
 """
 from __future__ import annotations
 
@@ -323,20 +323,27 @@ def plot_fig3(m: ImageMaps, crop, path, cutoff: float, title: str = '') -> Path:
 
 
 def plot_fig4(items: list[tuple[ImageMaps, tuple]], path, title: str = '') -> Path:
-    """Paper Fig. 4: per image (row) the crop, the baseline's P2, P2 before and after DGFE."""
+    """Paper Fig. 4: per image (row) the crop, the baseline's P2, P2 before and after DGFE.
+
+    Args:
+        items: (maps, crop) per row.
+        path: the PNG to write.
+        title: figure title (the run's label).
+    """
     plt = _plt()
     if not items:
         raise InputError('Fig. 4 needs at least one image')
     fig, axes = plt.subplots(len(items), 4, figsize=(12, 3.2 * len(items)), squeeze=False)
     for row, (m, crop) in enumerate(items):
+        # SR-TOD before/after share a scale (P2' = M x P2, same model); the baseline is another
+        # training with other feature magnitudes, so it gets its own
         maps = [heat(m.feat)] + ([heat(m.feat_enhanced)] if m.feat_enhanced is not None else [])
-        if m.baseline_feat is not None:
-            maps.append(heat(m.baseline_feat))
         vmax = max(float(np.percentile(x, 99.5)) for x in maps)
         _show(axes[row, 0], m.image, crop, f'{m.file}: crop, GT boxes', boxes=m.boxes)
         if m.baseline_feat is not None:
-            _show(axes[row, 1], heat(m.baseline_feat), crop, 'baseline detector P2', cmap='jet',
-                  vmin=0, vmax=vmax, stride=m.stride, boxes=m.boxes)
+            base = heat(m.baseline_feat)
+            _show(axes[row, 1], base, crop, 'baseline detector P2', cmap='jet', vmin=0,
+                  vmax=float(np.percentile(base, 99.5)), stride=m.stride, boxes=m.boxes)
         else:
             axes[row, 1].set_axis_off()
             axes[row, 1].set_title('baseline not trained in this tier', fontsize=8)
@@ -348,8 +355,9 @@ def plot_fig4(items: list[tuple[ImageMaps, tuple]], path, title: str = '') -> Pa
         else:
             axes[row, 3].set_axis_off()
             axes[row, 3].set_title('no DGFE in this variant (RH only)', fontsize=8)
-    fig.suptitle(title or 'Fig. 4: P2 of the baseline, and of SR-TOD before and after DGFE '
-                 '(mean |P2|, one colour scale per row)', fontsize=10)
+    fig.suptitle((title or 'Fig. 4') + ': P2 of the baseline, and of SR-TOD before and after '
+                 'DGFE (mean |P2|; before/after share a colour scale, the baseline has its own)',
+                 fontsize=10)
     return _save(fig, path)
 
 
