@@ -138,3 +138,23 @@ def test_sigkill_mid_run_resumes_to_the_same_iteration_count(data_root, tmp_path
     assert record['resumed_from'] is not None
     resumed_at = int(record['resumed_from'].rsplit('_', 1)[1].split('.')[0])
     assert 2 <= resumed_at < max_iters
+
+
+def test_non_finite_loss_hook_names_terms_and_iteration():
+    import math
+    import types
+
+    import torch
+
+    from srtod.engine.hooks import NonFiniteLossError, NonFiniteLossHook
+    hook = NonFiniteLossHook()
+    runner = types.SimpleNamespace(iter=6)
+    finite = {'loss': torch.tensor(1.5), 'loss_cls': torch.tensor(0.5), 'acc': torch.tensor(90.)}
+    hook.after_train_iter(runner, 6, outputs=finite)  # no error
+    bad = dict(finite, loss=torch.tensor(math.inf), loss_cls=torch.tensor(math.nan),
+               acc=torch.tensor(math.nan))
+    with pytest.raises(NonFiniteLossError) as info:
+        hook.after_train_iter(runner, 6, outputs=bad)
+    assert info.value.iteration == 7  # 1-based, as the training log counts
+    assert 'loss=inf' in info.value.reason and 'loss_cls=nan' in info.value.reason
+    assert 'acc' not in info.value.reason

@@ -72,7 +72,8 @@ class NonFiniteLossHook(Hook):
             if number is not None and not math.isfinite(number):
                 bad.append(f'{name}={number}')
         if bad:
-            raise NonFiniteLossError(runner.iter + 1, 'loss is not finite: ' + ', '.join(bad))
+            shown = ', '.join(bad[:3]) + (f' and {len(bad) - 3} more' if len(bad) > 3 else '')
+            raise NonFiniteLossError(runner.iter + 1, 'loss is not finite: ' + shown)
 
 
 @HOOKS.register_module()
