@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from srtod.evaluation import backends
-from srtod.evaluation.aitod_metric import compute_records
-from srtod.evaluation.backends import Detections, GroundTruth, evaluate
+from srtod.evaluation.backends import Detections, GroundTruth, compute_records, evaluate
 from srtod.evaluation.records import PerImageRecords, load_records, save_records
 
 TOL = 1e-6
@@ -87,9 +86,10 @@ def case():
     return data, dets, gt, ref
 
 
-def test_backends_agree(case):
+@pytest.mark.parametrize('backend', ['faster-coco-eval', 'numpy'])
+def test_backends_agree(case, backend):
     data, dets, gt, ref = case
-    fast = evaluate(gt, dets, backend='faster-coco-eval')
+    fast = evaluate(gt, dets, backend=backend)
     assert set(ref) == set(backends.METRIC_KEYS)
     for key in ref:
         assert abs(ref[key] - fast[key]) <= TOL, key

@@ -10,7 +10,7 @@ IoU takes the later box. Unmatched detections outside the area range are ignored
 Instead of looping over every detection in Python it loops over the *candidate rank*: only
 detections with IoU >= the lowest threshold against some box can match, and step ``c`` handles
 the ``c``-th candidate of every (image, category) unit of a chunk at once.
-``precision_curve`` is ``COCOeval.accumulate`` for one category, area range and threshold.
+``records.PerImageRecords.accumulate`` does ``COCOeval.accumulate`` on the result.
 """
 from __future__ import annotations
 
@@ -52,16 +52,25 @@ class Boxes:
 
 
 def box_iou(dt: np.ndarray, gt: np.ndarray, crowd: np.ndarray) -> np.ndarray:
-    """IoU of (..., D, 4) detections with (..., G, 4) boxes in xywh, as pycocotools computes it."""
+    """IoU of (..., D, 4) detections with (..., G, 4) boxes in xywh, as pycocotools computes it
+    (``maskApi.c bbIou``, the same float64 operations in the same order)."""
     dx, dy, dw, dh = (dt[..., :, None, k] for k in range(4))
     gx, gy, gw, gh = (gt[..., None, :, k] for k in range(4))
-    w = np.minimum(dw + dx, gw + gx) - np.maximum(dx, gx)
-    h = np.minimum(dh + dy, gh + gy) - np.maximum(dy, gy)
-    inter = w * h
-    da, ga = dw * dh, gw * gh
-    union = np.where(crowd[..., None, :], da, da + ga - inter)
+    w = np.minimum(dw + dx, gw + gx)
+    w -= np.maximum(dx, gx)
+    h = np.minimum(dh + dy, gh + gy)
+    h -= np.maximum(dy, gy)
+    valid = (w > 0) & (h > 0)
+    inter = np.multiply(w, h, out=w)
+    da = dw * dh
+    union = np.add(da, gw * gh, out=h)  # (da + ga) - inter, as bbIou
+    union -= inter
+    if crowd.any():
+        np.copyto(union, np.broadcast_to(da, union.shape), where=np.broadcast_to(
+            crowd[..., None, :], union.shape))
     with np.errstate(divide='ignore', invalid='ignore'):
-        out = np.where((w > 0) & (h > 0), inter / union, 0.0)
+        out = np.divide(inter, union, out=inter)
+    out[~valid] = 0.0
     return out
 
 
@@ -207,34 +216,3 @@ def _match_chunk(chunk, units, gt, gkey, grank, gt_ig, dt, dkey, drank, dstart, 
             # unmatched at threshold t: ignored iff outside the area range
             out_bits = np.where(dt_out[idx, a], bits.sum(), 0).astype(np.uint16)
             det_ignored[idx, a] = i_bits[sel] | (out_bits & ~m_bits[sel])
-
-
-def precision_curve(scores: np.ndarray, matched: np.ndarray, ignored: np.ndarray, npig: int,
-                    rec_thrs: np.ndarray) -> np.ndarray:
-    """Interpolated precision at each recall threshold, as ``COCOeval.accumulate``.
-
-    Args:
-        scores: (D,) scores of the concatenated detections (in concatenation order).
-        matched: (D,) bool, matched at this IoU threshold.
-        ignored: (D,) bool, ignored at this IoU threshold.
-        npig: number of non-ignored boxes (> 0).
-        rec_thrs: recall thresholds.
-
-    Returns:
-        (R,) precision; 0 beyond the largest recall reached.
-    """
-    inds = np.argsort(-scores, kind='mergesort')
-    m, ig = matched[inds], ignored[inds]
-    tp = np.cumsum(m & ~ig).astype(float)
-    fp = np.cumsum(~m & ~ig).astype(float)
-    q = np.zeros(len(rec_thrs))
-    nd = len(tp)
-    if nd == 0:
-        return q
-    rc = tp / npig
-    pr = tp / (fp + tp + np.spacing(1))
-    pr = np.maximum.accumulate(pr[::-1])[::-1]
-    pos = np.searchsorted(rc, rec_thrs, side='left')
-    ok = pos < nd
-    q[ok] = pr[pos[ok]]
-    return q

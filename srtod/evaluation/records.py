@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from srtod.errors import InputError
-from srtod.evaluation.matching import MatchResult, precision_curve
+from srtod.evaluation.matching import MatchResult
 from srtod.io import atomic_open
 
 FORMAT_VERSION = 1
@@ -47,6 +47,61 @@ class PerImageRecords:
             raise InputError(f'unknown area range {area!r}; expected one of {self.area_names}')
         return self.area_names.index(area)
 
+    def _rows(self, image_ids) -> np.ndarray:
+        if image_ids is None:
+            return np.arange(len(self.image_ids))
+        ids = np.asarray(image_ids, np.int64).ravel()
+        rows = np.searchsorted(self.image_ids, ids)
+        inside = np.minimum(rows, len(self.image_ids) - 1)
+        bad = (rows >= len(self.image_ids)) | (self.image_ids[inside] != ids)
+        if bad.any():
+            raise InputError(f'image id {int(ids[bad][0])} is not in these records')
+        return rows
+
+    def accumulate(self, image_ids=None, areas=None, max_dets=None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """COCOeval's precision (T, R, K, A, M) and recall (T, K, A, M) for a multiset of images.
+
+        Args:
+            image_ids: image ids, repeats allowed; None: every image once.
+            areas: area range names (default: all of them, in the records' order).
+            max_dets: detections per image and category, ascending (default: the records'
+                ``max_det``). Precision curves are computed for the last one only (the others'
+                are NaN; the AI-TOD summary reads AR there, AP at the largest).
+        """
+        rows = self._rows(image_ids)
+        a_idx = [self._area(a) for a in (areas or self.area_names)]
+        max_dets = [int(self._a['max_det'])] if max_dets is None else list(max_dets)
+        T, R, K = len(self.iou_thrs), len(self.rec_thrs), len(self.category_ids)
+        precision = np.full((T, R, K, len(a_idx), len(max_dets)), np.nan)
+        recall = -np.ones((T, K, len(a_idx), len(max_dets)))
+        arr = self._a
+        shifts = np.arange(T, dtype=np.uint16)
+        for k in range(K):
+            units = self._unit_of[rows, k]
+            units = units[units >= 0]
+            counts = self._det_count[units]
+            rank = _ranks(counts)
+            det = np.repeat(self._det_start[units], counts) + rank
+            order = np.argsort(-arr['det_score'][det], kind='mergesort')
+            det, rank = det[order], rank[order]
+            for ai, a in enumerate(a_idx):
+                npig = int(arr['unit_npig'][units, a].sum())
+                if npig == 0:
+                    precision[:, :, k, ai, :] = -1
+                    continue
+                mbits, ibits = arr['det_matched'][det, a], arr['det_ignored'][det, a]
+                for mi, m in enumerate(max_dets):
+                    keep = rank < m
+                    mt = (mbits[keep][:, None] >> shifts) & 1 == 1
+                    ig = (ibits[keep][:, None] >> shifts) & 1 == 1
+                    if mi == len(max_dets) - 1:
+                        precision[:, :, k, ai, mi], recall[:, k, ai, mi] = _curves(
+                            mt, ig, npig, self.rec_thrs)
+                    else:  # recall only: true positives over non-ignored boxes
+                        recall[:, k, ai, mi] = (mt & ~ig).sum(0) / npig
+        return precision, recall
+
     def ap(self, image_ids=None, area: str = 'all', iou: float | None = None) -> float:
         """AP in percent over IoU .50:.95 (or at one threshold) for a multiset of images.
 
@@ -58,40 +113,37 @@ class PerImageRecords:
         Returns:
             AP in percent; NaN when no category has a non-ignored box in the sample.
         """
-        a = self._area(area)
-        if image_ids is None:
-            rows = np.arange(len(self.image_ids))
-        else:
-            ids = np.asarray(image_ids, np.int64).ravel()
-            rows = np.searchsorted(self.image_ids, ids)
-            bad = (rows >= len(self.image_ids)) | (self.image_ids[np.minimum(rows, len(self.image_ids) - 1)] != ids)
-            if bad.any():
-                raise InputError(f'image id {int(ids[bad][0])} is not in these records')
         if iou is None:
             t_sel = np.arange(len(self.iou_thrs))
         else:
             t_sel = np.nonzero(np.isclose(self.iou_thrs, iou))[0]
             if len(t_sel) != 1:
                 raise InputError(f'IoU threshold {iou} is not one of {self.iou_thrs.tolist()}')
-        a_arr = self._a
-        per_cat = []
-        for k in range(len(self.category_ids)):
-            units = self._unit_of[rows, k]
-            units = units[units >= 0]
-            npig = int(a_arr['unit_npig'][units, a].sum())
-            if npig == 0:
-                continue
-            counts = self._det_count[units]
-            det = np.repeat(self._det_start[units], counts) + _ranks(counts)
-            scores = a_arr['det_score'][det]
-            mbits = a_arr['det_matched'][det, a]
-            ibits = a_arr['det_ignored'][det, a]
-            q = [precision_curve(scores, (mbits >> t) & 1 == 1, (ibits >> t) & 1 == 1, npig,
-                                 self.rec_thrs) for t in t_sel]
-            per_cat.append(np.stack(q))
-        if not per_cat:
-            return float('nan')
-        return float(np.mean(np.stack(per_cat)) * 100)
+        precision, _ = self.accumulate(image_ids, [area])
+        p = precision[t_sel, :, :, 0, 0]
+        p = p[p > -1]
+        return float(np.mean(p) * 100) if p.size else float('nan')
+
+
+def _curves(matched: np.ndarray, ignored: np.ndarray, npig: int, rec_thrs: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """``COCOeval.accumulate`` for score-sorted (D, T) match / ignore flags: (T, R) precision
+    at the recall thresholds and (T,) final recall."""
+    T = matched.shape[1]
+    q = np.zeros((T, len(rec_thrs)))
+    nd = matched.shape[0]
+    if nd == 0:
+        return q, np.zeros(T)
+    tp = np.cumsum(matched & ~ignored, axis=0, dtype=np.int32).astype(float)
+    fp = np.cumsum(~matched & ~ignored, axis=0, dtype=np.int32).astype(float)
+    rc = tp / npig
+    pr = tp / (fp + tp + np.spacing(1))
+    pr = np.maximum.accumulate(pr[::-1], axis=0)[::-1]
+    for t in range(T):
+        pos = np.searchsorted(rc[:, t], rec_thrs, side='left')
+        ok = pos < nd
+        q[t, ok] = pr[pos[ok], t]
+    return q, rc[-1]
 
 
 def _ranks(counts: np.ndarray) -> np.ndarray:
