@@ -148,3 +148,17 @@ def test_cli_test_refuses_malicious_checkpoint(trained, tmp_path):
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert str(evil) in proc.stderr and 'refused' in proc.stderr
     assert not marker.exists()
+
+
+def test_config_hash_ignores_where_a_run_writes(trained):
+    from srtod.engine.provenance import config_hash
+    cfg, _, _ = trained
+    import copy
+    other = copy.deepcopy(cfg)
+    other.work_dir, other.experiment_name, other.resume = '/elsewhere', 'train-1234', True
+    assert config_hash(other) == config_hash(cfg)
+    changed = copy.deepcopy(cfg)
+    changed.optim_wrapper.optimizer.lr = 0.5
+    assert config_hash(changed) != config_hash(cfg)
+    record = json.loads((trained[1] / 'train.json').read_text())
+    assert record['config_hash'] == config_hash(cfg)

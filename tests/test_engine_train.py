@@ -158,3 +158,27 @@ def test_non_finite_loss_hook_names_terms_and_iteration():
     assert info.value.iteration == 7  # 1-based, as the training log counts
     assert 'loss=inf' in info.value.reason and 'loss_cls=nan' in info.value.reason
     assert 'acc' not in info.value.reason
+
+
+def test_disk_full_while_saving_leaves_no_result_files(data_root, tmp_path, monkeypatch):
+    import errno
+    import io
+
+    import torch
+
+    import srtod.engine.train as train_module
+    real_save = torch.save
+
+    def full_disk_save(obj, f, *args, **kwargs):
+        if not isinstance(f, io.BytesIO):  # checkpoint.pth; mmengine's saves go to BytesIO
+            f.write(b'PK\x03\x04partial')
+            raise OSError(errno.ENOSPC, 'No space left on device')
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(train_module.torch, 'save', full_disk_save)
+    run_dir = tmp_path / 'run'
+    with pytest.raises(OSError) as info:
+        _train(data_root, run_dir, max_iters=2)
+    assert info.value.errno == errno.ENOSPC
+    assert not (run_dir / 'checkpoint.pth').exists() and not (run_dir / 'train.json').exists()
+    assert not list(run_dir.glob('.*.tmp'))

@@ -23,7 +23,7 @@ TIERS = ('paper', 'smoke', 'tiny')
 PACKAGES = ('torch', 'torchvision', 'mmengine', 'mmcv', 'mmdet', 'numpy', 'pycocotools',
             'faster-coco-eval')
 # Keys that say where a run writes, not what it computes.
-_UNHASHED_KEYS = ('work_dir', 'launcher', 'resume', 'load_from')
+_UNHASHED_KEYS = ('work_dir', 'launcher', 'resume', 'load_from', 'experiment_name')
 
 
 def run_directory(results: str | Path, tier: str, run_id: str, seed: int) -> Path:

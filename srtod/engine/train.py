@@ -149,6 +149,7 @@ def train_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str 
     label = f'{run_id or run_dir.name} tier={tier} seed={seed}'
     log = TrainLog(label)
 
+    given_hash = config_hash(cfg)  # of the config as resolved, before the engine's additions
     cfg = copy.deepcopy(cfg)
     cfg.work_dir = str(work_dir)
     # mmengine keys its logger, message hub and visualizer instances by experiment name (default:
@@ -174,7 +175,7 @@ def train_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str 
         cfg.resume = False
 
     record = dict(run_id=run_id, tier=tier, seed=int(seed), status='ok',
-                  config_hash=config_hash(cfg), code_version=code_version(),
+                  config_hash=given_hash, code_version=code_version(),
                   packages=packages(), resumed_from=None if resume_from is None
                   else str(resume_from))
     runner = Runner.from_cfg(cfg)
