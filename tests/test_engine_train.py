@@ -182,3 +182,20 @@ def test_disk_full_while_saving_leaves_no_result_files(data_root, tmp_path, monk
     assert info.value.errno == errno.ENOSPC
     assert not (run_dir / 'checkpoint.pth').exists() and not (run_dir / 'train.json').exists()
     assert not list(run_dir.glob('.*.tmp'))
+
+
+def test_resume_candidates_newest_readable_first(tmp_path):
+    import torch
+
+    from srtod.engine.train import select_resume_checkpoint
+    messages = []
+    log = lambda message, level='info': messages.append((level, message))  # noqa: E731
+    assert select_resume_checkpoint(tmp_path / 'absent', log) is None
+    torch.save({'meta': {'iter': 2}, 'state_dict': {}}, tmp_path / 'iter_2.pth')
+    torch.save({'meta': {'iter': 10}, 'state_dict': {}}, tmp_path / 'iter_10.pth')
+    torch.save({'weights': torch.zeros(1)}, tmp_path / 'iter_12.pth')  # loads, but not a ckpt
+    (tmp_path / 'notes.pth').write_bytes(b'ignored: not iter_N/epoch_N')
+    assert select_resume_checkpoint(tmp_path, log) == tmp_path / 'iter_10.pth'  # 10 > 2 numerically
+    assert (tmp_path / 'iter_12.pth.corrupt').exists()
+    assert messages[0][0] == 'error' and 'iter_12.pth' in messages[0][1]
+    assert 'resuming from' in messages[-1][1] and 'iteration 10' in messages[-1][1]

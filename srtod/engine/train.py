@@ -61,7 +61,11 @@ def _candidates(work_dir: Path) -> list[Path]:
     return [p for _, p in sorted(numbered, key=lambda t: t[0], reverse=True)]
 
 
-def select_resume_checkpoint(work_dir: str | Path, log=print) -> Path | None:
+def _print_log(message: str, level: str = 'info') -> None:
+    print(f'{level}: {message}', file=sys.stderr, flush=True)
+
+
+def select_resume_checkpoint(work_dir: str | Path, log=_print_log) -> Path | None:
     """The newest checkpoint in ``work_dir`` that loads; unreadable ones are set aside and logged.
 
     A truncated or corrupt ``iter_N.pth``/``epoch_N.pth`` is renamed ``<name>.corrupt`` (so the
@@ -87,6 +91,10 @@ def select_resume_checkpoint(work_dir: str | Path, log=print) -> Path | None:
     for path in candidates:
         try:
             checkpoint = safe_load(path, map_location='cpu')
+            if not (isinstance(checkpoint, dict) and 'state_dict' in checkpoint
+                    and 'meta' in checkpoint):
+                raise CheckpointError('not an mmengine training checkpoint (expected the keys '
+                                      'meta and state_dict)', path=path)
         except UnsafeCheckpointError:
             raise
         except CheckpointError as err:
@@ -95,7 +103,7 @@ def select_resume_checkpoint(work_dir: str | Path, log=print) -> Path | None:
             log(f'error: {err}; moved it to {aside.name} and trying the previous checkpoint',
                 'error')
             continue
-        meta = checkpoint.get('meta', {}) if isinstance(checkpoint, dict) else {}
+        meta = checkpoint['meta']
         log(f'resuming from {path} (iteration {meta.get("iter", "?")}, epoch '
             f'{meta.get("epoch", "?")})', 'warning' if had_any and path != candidates[0] else 'info')
         return path
