@@ -123,6 +123,8 @@ def published_value(registry, run_id: str, key: str, prefer_table: str | None = 
 def _fmt(value: float, digits: int = 1, signed: bool = False) -> str:
     if value is None or not math.isfinite(value):
         return '–'
+    if round(value, digits) == 0:
+        value = 0.0  # no "-0.0"
     return f'{value:+.{digits}f}' if signed else f'{value:.{digits}f}'
 
 
@@ -448,8 +450,9 @@ def write_reports(registry, runs: pd.DataFrame, tier: str, tables: list[str],
         write_text(path, render_table(registry, runs, tier, table, out_dir, seeds,
                                              results_root))
         written += [out_dir / chart_name(table), path]
-    links = [('claims checked against the reproduced numbers', 'claims.md')] \
-        if (out_dir / 'claims.md').exists() else []
+    # claims.md and the difference-map figures come from rules of their own (figures.smk)
+    links = [("the paper's claims, each with the evidence of these runs", 'claims.md'),
+             ('difference maps, DGFE features and their separation, per SR-TOD run', 'figures/')]
     index = out_dir / 'index.md'
     write_text(index, render_index(registry, runs, tier, tables, seeds, links))
     written.append(index)

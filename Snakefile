@@ -1,0 +1,45 @@
+# srtod-bench: re-run every table of SR-TOD ("Visible and Clear: Finding Tiny Objects in
+# Difference Map", ECCV 2024) and its supplement, and compare with the published numbers.
+#
+#   snakemake --cores all                                   # smoke tier, every table
+#   snakemake --cores all --config tier=tiny tables=[T4]    # one table, tiny tier
+#   snakemake --cores all --config tier=paper tables=[T2] "data={visdrone: /data/VisDrone2019}"
+#   snakemake --profile profiles/slurm --config tier=paper "data={droneswarms: /data/DS}"
+#
+# Results land in results/<tier>/, reports in reports/<tier>/, logs in logs/<tier>/
+# (docs/workflow.md). Stages: workflow/rules/{data,train,test,bench,report,figures}.smk.
+from snakemake.utils import min_version, validate
+
+from srtod.workflow import check_config_keys, normalize_config
+
+min_version("9.0")
+
+normalize_config(config)  # tables=T1,T2 (and data.<dataset> keys) into the schema's shape
+check_config_keys(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/test.smk"
+include: "workflow/rules/bench.smk"
+include: "workflow/rules/report.smk"
+include: "workflow/rules/figures.smk"
+
+
+localrules:
+    all,
+    srtod_data_ready,
+    srtod_collect,
+    srtod_report,
+    srtod_figures,
+    srtod_figures_datasets,
+    srtod_claims,
+
+
+rule all:
+    input:
+        REPORT_TARGETS,
+        FIGURES_TARGETS,
+    default_target: True

@@ -1,0 +1,318 @@
+"""Helpers of the Snakemake workflow (Snakefile, workflow/rules/*.smk), kept here to be tested.
+
+The workflow's config (``--config tier=... tables=[...] seeds=N "data={<dataset>: PATH}"``) is
+normalised by ``normalize_config`` and then checked against workflow/schemas/config.schema.yaml;
+``select_tables`` / ``select_runs`` turn it into the unique runs to train; ``paper_sources``
+checks, before anything runs, that every dataset the paper tier needs has a readable source.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+
+from srtod.errors import InputError
+
+TIERS = ('paper', 'smoke', 'tiny')
+DATASETS = ('droneswarms', 'visdrone', 'aitod', 'dota')
+
+#: What the paper tier expects under ``data.<dataset>=PATH``: per split, the argument of
+#: ``srtod convert`` and the image folder the converted file names are relative to (both
+#: relative to PATH). The splits are those of the paper and the authors' code.
+PAPER_SOURCES = {
+    'droneswarms': {
+        'train': ('annotations/train.json', 'images/train'),
+        'test': ('annotations/test.json', 'images/test'),
+    },
+    'aitod': {
+        'train': ('annotations/aitod_trainval_v1.json', 'trainval/images'),
+        'test': ('annotations/aitod_test_v1.json', 'test/images'),
+    },
+    'visdrone': {
+        'train': ('VisDrone2019-DET-train', 'VisDrone2019-DET-train/images'),
+        'test': ('VisDrone2019-DET-val', 'VisDrone2019-DET-val/images'),
+    },
+    'dota': {
+        'train': ('train', 'train/images'),
+        'test': ('val', 'val/images'),
+    },
+}
+
+#: Resources of one job per tier and stage, for cluster executors (mem_mb, runtime in minutes).
+#: The paper tier's training asks for 48 h: a run cut by the time limit resumes on rerun.
+TIER_RESOURCES = {
+    'paper': {'data': (16000, 240), 'train': (32000, 2880), 'test': (16000, 240),
+              'fps': (16000, 60)},
+    'smoke': {'data': (4000, 30), 'train': (8000, 120), 'test': (8000, 30), 'fps': (8000, 15)},
+    'tiny': {'data': (2000, 10), 'train': (4000, 20), 'test': (4000, 10), 'fps': (4000, 10)},
+}
+
+
+def normalize_config(config: dict) -> dict:
+    """Bring ``--config`` values into the schema's shape, in place.
+
+    Snakemake's ``--config`` takes nested values as YAML (``"data={aitod: PATH}"``) and refuses
+    dotted keys, but a config file or the API may hold ``data.aitod: PATH``: such a key becomes
+    ``config['data']['aitod']``.
+    ``tables`` may be given as a string (``tables=T1,T4`` or ``tables=all``): it becomes a list.
+
+    Args:
+        config: Snakemake's ``config`` dict.
+
+    Returns:
+        The same dict.
+    """
+    for key in [k for k in config if isinstance(k, str) and '.' in k]:
+        value = config.pop(key)
+        head, *rest = key.split('.')
+        node = config.setdefault(head, {})
+        if not isinstance(node, dict):
+            raise InputError(f'--config {key}=...: {head!r} is not a mapping')
+        for part in rest[:-1]:
+            node = node.setdefault(part, {})
+        node[rest[-1]] = value
+    tables = config.get('tables')
+    if isinstance(tables, str):
+        config['tables'] = [t for t in re.split(r'[,\s]+', tables.strip('[] ')) if t]
+    data = config.get('data')
+    if isinstance(data, dict):
+        for name, path in list(data.items()):
+            if path is not None and not isinstance(path, str):
+                data[name] = str(path)
+    return config
+
+
+def check_config_keys(config: dict, schema_path: str | Path) -> None:
+    """Refuse unknown config keys with close matches, before the schema check.
+
+    The schema (``additionalProperties: false``) refuses them too, but its message prints the
+    whole schema; this one names the key and suggests the one meant (``seed`` -> ``seeds``).
+
+    Raises:
+        InputError: an unknown key at the top level or under ``data``.
+    """
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text(encoding='utf-8'))
+    known = schema['properties']
+    for key in config:
+        if key not in known:
+            raise _unknown('config key', key, list(known))
+    for name in config.get('data') or {}:
+        if name not in known['data']['properties']:
+            raise _unknown('dataset in data', name, list(known['data']['properties']))
+
+
+def _unknown(kind: str, value: str, choices) -> InputError:
+    close = difflib.get_close_matches(value, list(choices), n=3)
+    hint = f' (did you mean {", ".join(close)}?)' if close else ''
+    return InputError(f'unknown {kind} {value!r}{hint}; expected one of: {", ".join(choices)}')
+
+
+def select_tables(registry, tables) -> list[str]:
+    """The tables to run, in the registry's order.
+
+    Args:
+        registry: the ``Registry``.
+        tables: a list of table ids; empty or containing ``all``: every table.
+
+    Raises:
+        InputError: an unknown table id (close matches are suggested).
+    """
+    known = list(registry.tables)
+    if not tables or 'all' in tables:
+        return known
+    for table in tables:
+        if table not in registry.tables:
+            raise _unknown('table', table, known)
+    return [t for t in known if t in set(tables)]
+
+
+def select_runs(registry, tables) -> list[str]:
+    """The unique run ids the tables need: every non-external row's run, and the baseline of
+    every SR-TOD run (its gain is measured against it), in first-appearance order."""
+    wanted = set(tables)
+    runs: list[str] = []
+
+    def add(run_id):
+        if run_id and run_id not in runs:
+            runs.append(run_id)
+
+    for row in registry.rows:
+        if row.table in wanted and not row.external and row.run_id:
+            add(row.run_id)
+            add(registry.runs[row.run_id].baseline)
+    return runs
+
+
+def datasets_of(registry, run_ids) -> list[str]:
+    """The datasets of the runs, in ``DATASETS`` order."""
+    used = {registry.runs[r].dataset for r in run_ids}
+    return [d for d in DATASETS if d in used]
+
+
+def paper_sources(data: dict, datasets) -> dict[str, dict[str, tuple[str, str]]]:
+    """Check the paper tier's dataset paths before anything runs.
+
+    Args:
+        data: ``config['data']``: dataset -> the folder holding its official release.
+        datasets: the datasets the selected tables need.
+
+    Returns:
+        dataset -> split -> (``srtod convert`` source, image folder), absolute paths.
+
+    Raises:
+        InputError: a dataset without a path, or whose path lacks an expected file or folder;
+            the message lists every problem and how to fix it.
+    """
+    problems, sources = [], {}
+    for name in datasets:
+        root = data.get(name)
+        if not root:
+            problems.append(f'{name}: no path given; add "data={{{name}: PATH}}" to --config '
+                            f'(PATH: the folder '
+                            f'holding {", ".join(sorted({p for s in PAPER_SOURCES[name].values() for p in s}))})')
+            continue
+        root = Path(root).expanduser().resolve()
+        if not root.is_dir():
+            problems.append(f'{name}: {root} is not a folder; give the folder of the official '
+                            'release')
+            continue
+        sources[name] = {}
+        for split, (src, images) in PAPER_SOURCES[name].items():
+            src_path, img_path = root / src, root / images
+            for path in (src_path, img_path):
+                if not path.exists():
+                    problems.append(f'{name} ({split}): {path} not found; expected the layout '
+                                    f'of docs/workflow.md under {root}')
+            sources[name][split] = (str(src_path), str(img_path))
+    if problems:
+        raise InputError('the paper tier cannot start, fix the dataset paths first:\n  '
+                         + '\n  '.join(problems))
+    return sources
+
+
+def alternation(values) -> str:
+    """A regex matching exactly one of ``values`` (for Snakemake's wildcard_constraints)."""
+    return '|'.join(re.escape(v) for v in sorted(values, key=len, reverse=True))
+
+
+def resources(tier: str, stage: str) -> dict[str, int]:
+    """``mem_mb`` and ``runtime`` (minutes) of a job of ``stage`` at ``tier``."""
+    mem_mb, runtime = TIER_RESOURCES[tier][stage]
+    return {'mem_mb': mem_mb, 'runtime': runtime}
+
+
+#: paper: DOTA images are cut into patches by the converter (configs/experiments.yaml, dota).
+DOTA_PATCH = {'patch_size': 1024, 'overlap': 200}
+
+
+def synth_options(tier: str) -> str:
+    """The ``srtod synth`` options of a slim tier, from its spec (``srtod.tiers``)."""
+    from srtod.tiers import tier_data_spec
+
+    spec = tier_data_spec(tier)
+    return (f"--images {spec['images']} --test-fraction {spec['test_fraction']:.6g} "
+            f"--width {spec['width']} --height {spec['height']}")
+
+
+def convert_options(dataset: str, split: str, sources: dict) -> str:
+    """The ``srtod convert`` options of a paper dataset split (after FORMAT SRC OUT_JSON)."""
+    if dataset == 'dota':
+        return (f"--dota-version v1 --patch-size {DOTA_PATCH['patch_size']} "
+                f"--overlap {DOTA_PATCH['overlap']}")
+    if dataset in ('droneswarms', 'aitod'):
+        return f'--images {sources[dataset][split][1]}'
+    return ''
+
+
+def stage_split(raw_json: str | Path, out_json: str | Path, split: str,
+                images: str | Path | None) -> int:
+    """Make a converted split follow the data layout ``data/<tier>/<dataset>/images/``.
+
+    The converters write file names relative to the split's own image folder, and the two
+    splits of a release live in different folders. This links ``<out folder>/images/<split>``
+    to ``images`` and prefixes every file name with ``<split>/``, so both splits share one
+    ``images/`` folder. With ``images`` None (DOTA patches, written into ``images/`` by the
+    converter) the file names are kept.
+
+    Args:
+        raw_json: the converter's output.
+        out_json: the staged COCO json (written atomically).
+        split: ``train`` or ``test``.
+        images: the folder the raw file names are relative to, or None.
+
+    Returns:
+        The number of images.
+    """
+    import json
+    import os
+
+    from srtod.io import write_json
+
+    raw_json, out_json = Path(raw_json), Path(out_json)
+    data = json.loads(raw_json.read_text(encoding='utf-8'))
+    if images is not None:
+        images = Path(images).resolve()
+        if not images.is_dir():
+            raise InputError('image folder not found', path=images)
+        link = out_json.parent / 'images' / split
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            if not link.is_symlink() or Path(os.readlink(link)).resolve() != images:
+                raise InputError(f'expected a link to {images}; remove it to re-stage the data',
+                                 path=link)
+        else:
+            link.symlink_to(images, target_is_directory=True)
+        for image in data['images']:
+            image['file_name'] = f"{split}/{image['file_name']}"
+    write_json(out_json, data, indent=None)
+    return len(data['images'])
+
+
+def write_data_ready(path: str | Path, datasets, validations) -> None:
+    """The gate file of the data stage: which datasets were validated, with what result."""
+    from srtod.io import write_json
+
+    write_json(path, {
+        'datasets': list(datasets),
+        'validation': {Path(v).name.split('.')[0]: Path(v).read_text(encoding='utf-8').strip()
+                       for v in validations},
+    })
+
+
+def fps_runs(registry, tables, run_ids, which: str) -> list[str]:
+    """The runs whose FPS is measured: ``all`` the runs, or (``tables``) the runs of the
+    selected tables that publish an FPS column (supplement Table 5) and their baselines."""
+    if which == 'all':
+        return list(run_ids)
+    wanted = [t for t in tables if 'FPS' in (registry.tables[t].columns or ())]
+    return select_runs(registry, wanted)
+
+
+def main(argv=None) -> int:
+    """``python -m srtod.workflow stage-split RAW OUT SPLIT [--images DIR]`` (used by data.smk)."""
+    import argparse
+    import sys
+
+    from srtod.errors import SRTODError
+
+    parser = argparse.ArgumentParser(prog='python -m srtod.workflow')
+    sub = parser.add_subparsers(dest='command', required=True)
+    p = sub.add_parser('stage-split', help='link a split\'s images under images/<split>/')
+    p.add_argument('raw_json')
+    p.add_argument('out_json')
+    p.add_argument('split', choices=('train', 'test'))
+    p.add_argument('--images', default=None)
+    args = parser.parse_args(argv)
+    try:
+        n = stage_split(args.raw_json, args.out_json, args.split, args.images)
+    except SRTODError as err:
+        print(f'stage-split: error: {err}', file=sys.stderr)
+        return 2
+    print(f'{args.out_json}: {n} images')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,78 @@
+# Data: one dataset folder per tier, data/<tier>/<dataset>/{train.json,test.json,images/}.
+# smoke and tiny make a synthetic stand-in of each dataset (srtod synth); paper converts the
+# user's data={<dataset>: PATH} (srtod convert). Every dataset is then validated, and no training
+# starts before all datasets of the invocation are (the gate data_ready()).
+
+if TIER == "paper":
+
+    rule srtod_convert:
+        output:
+            "data/{tier}/{dataset}/{split}.json",
+        log:
+            "logs/{tier}/data/{dataset}/convert_{split}.log",
+        params:
+            src=lambda wc: PAPER_SOURCES[wc.dataset][wc.split][0],
+            options=lambda wc: wf.convert_options(wc.dataset, wc.split, PAPER_SOURCES),
+            # DOTA's patches are written into images/ by the converter: nothing to link.
+            link=lambda wc: (
+                ""
+                if wc.dataset == "dota"
+                else f"--images {PAPER_SOURCES[wc.dataset][wc.split][1]}"
+            ),
+            raw="data/{tier}/{dataset}/{split}.converted.json",
+        resources:
+            **job_resources("data"),
+        shell:
+            "(srtod convert {wildcards.dataset} {params.src:q} {params.raw} {params.options} && "
+            " python -m srtod.workflow stage-split {params.raw} {output} {wildcards.split} "
+            " {params.link} && rm -f {params.raw}) > {log} 2>&1"
+
+
+else:
+
+    rule srtod_synth:
+        output:
+            train="data/{tier}/{dataset}/train.json",
+            test="data/{tier}/{dataset}/test.json",
+        log:
+            "logs/{tier}/data/{dataset}/synth.log",
+        params:
+            out="data/{tier}/{dataset}",
+            options=lambda wc: wf.synth_options(wc.tier),
+            seed=config["synth_seed"],
+        resources:
+            **job_resources("data"),
+        shell:
+            "srtod synth {params.out} --profile {wildcards.dataset} --seed {params.seed} "
+            "{params.options} > {log} 2>&1"
+
+
+rule srtod_validate:
+    input:
+        train="data/{tier}/{dataset}/train.json",
+        test="data/{tier}/{dataset}/test.json",
+    output:
+        "results/{tier}/data/{dataset}.validation.txt",
+    log:
+        "logs/{tier}/data/{dataset}/validate.log",
+    params:
+        images="data/{tier}/{dataset}/images",
+    resources:
+        **job_resources("data"),
+    shell:
+        "(srtod validate {input.train} --images {params.images} && "
+        " srtod validate {input.test} --images {params.images}) > {log} 2>&1 "
+        "&& cp {log} {output}"
+
+
+rule srtod_data_ready:
+    input:
+        expand("results/{{tier}}/data/{dataset}.validation.txt", dataset=DATASETS),
+    output:
+        "results/{tier}/data/ready.json",
+    log:
+        "logs/{tier}/data/ready.log",
+    run:
+        wf.write_data_ready(output[0], DATASETS, input)
+        with open(log[0], "w") as f:
+            f.write(f"validated: {', '.join(DATASETS)}\n")

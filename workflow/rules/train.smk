@@ -1,0 +1,23 @@
+# Training: one job per (run id, seed), whatever tables ask for the run. `srtod train` works in
+# the mmengine work_dir <run dir>/train/, which is NOT an output: Snakemake deletes the outputs
+# of an interrupted job, and a rerun resumes from the last checkpoint kept in train/.
+# A model failure (NaN/inf loss) is a result: train.json says status 'failed' and the job ends
+# with exit 0, so test and fps record the failure and the reports show it.
+
+
+rule mmdet_train:
+    input:
+        # ancient(): rebuilding the gate or the data files does not retrain finished runs.
+        ready=ancient(data_ready()),
+        train=lambda wc: ancient(f"data/{TIER}/{dataset_of(wc)}/train.json"),
+    output:
+        record="results/{tier}/{run}/seed{seed}/train.json",
+        weights="results/{tier}/{run}/seed{seed}/checkpoint.pth",
+    log:
+        "logs/{tier}/{run}/seed{seed}/train.log",
+    threads: THREADS
+    resources:
+        **job_resources("train"),
+    shell:
+        "srtod train {wildcards.run:q} --tier {wildcards.tier} --seed {wildcards.seed} "
+        "--threads {threads} > {log} 2>&1"
