@@ -196,23 +196,33 @@ def test_reconstruction_head_layers_and_shape(channels, stride):
 
 def test_reconstruction_head_implementations_are_exact():
     torch.manual_seed(0)
-    heads = {impl: ReconstructionHead(in_channels=32, stride=4, upsample_impl=impl)
-             for impl in ('deconv', 'phases', 'conv_shuffle')}
-    heads['phases_nhwc'] = ReconstructionHead(in_channels=32, stride=4, upsample_impl='phases', channels_last=True)
-    state = heads['deconv'].state_dict()
+    plain = dict(channels_last=False, fuse_relu=False)
+    heads = {'reference': ReconstructionHead(in_channels=32, stride=4, upsample_impl='deconv', **plain),
+             'default': ReconstructionHead(in_channels=32, stride=4),
+             'phases': ReconstructionHead(in_channels=32, stride=4, upsample_impl='phases', **plain),
+             'conv_shuffle': ReconstructionHead(in_channels=32, stride=4, upsample_impl='conv_shuffle', **plain),
+             'phases_nhwc': ReconstructionHead(in_channels=32, stride=4, upsample_impl='phases', channels_last=True)}
+    assert heads['default'].blocks[0].conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    state = heads['reference'].state_dict()
     for head in heads.values():
         head.load_state_dict(state)
     x = torch.randn(2, 32, 7, 9)
-    ref = heads['deconv'](x)
+    ref = heads['reference'](x)
     ref.square().sum().backward()
-    ref_grad = heads['deconv'].blocks[0].deconv.weight.grad.clone()
+    ref_grad = heads['reference'].blocks[0].deconv.weight.grad.clone()
+    with torch.no_grad():
+        ref_eval = heads['reference'](x)
+    torch.testing.assert_close(ref_eval, ref)
     for name, head in heads.items():
         head.zero_grad()
-        out = head(x)
+        out = head(x)  # training path (autograd, never fused)
+        assert out.is_contiguous()
         torch.testing.assert_close(out, ref, rtol=0, atol=1e-5, msg=name)
         out.square().sum().backward()
         torch.testing.assert_close(head.blocks[0].deconv.weight.grad, ref_grad, rtol=1e-4, atol=1e-4, msg=name)
-        torch.testing.assert_close(head.forward_sampled(x, 4), ref[..., ::4, ::4], rtol=0, atol=1e-5, msg=name)
+        with torch.no_grad():  # inference path (fused conv + ReLU where enabled)
+            torch.testing.assert_close(head(x), ref, rtol=0, atol=1e-5, msg=name)
+            torch.testing.assert_close(head.forward_sampled(x, 4), ref[..., ::4, ::4], rtol=0, atol=1e-5, msg=name)
 
 
 def test_deconv_re_expressions_match_conv_transpose():

@@ -4,7 +4,7 @@ Prints, for one synthetic 1920x1080 image (DroneSwarms' size; padded to 1920x108
 machine's CPU with all cores:
 
 1. the time per image of the baseline, of SR-TOD as the direct computation (transposed convs,
-   full reconstruction, full difference map, DGFE's resize: "before") and of SR-TOD with the
+   full reconstruction, full difference map, DGFE's resize, NCHW, unfused: "before") and with the
    exact speed-ups of ``srtod.models.srtod`` ("after"), and the ratios to the baseline;
 2. the largest difference between "before" and "after" (enhanced P2 and detections), which
    must stay below 1e-4;
@@ -35,7 +35,7 @@ def _mmdet_config(rel: str) -> Config:
     return Config.fromfile(os.path.join(os.path.dirname(mmdet.__file__), '.mim', 'configs', rel))
 
 
-def build_models(impl_after: str = 'phases', channels_last_after: bool = False):
+def build_models(impl_after: str = 'deconv'):
     """Baseline, SR-TOD "before" and SR-TOD "after", sharing the weights of the common parts.
 
     Returns:
@@ -50,21 +50,20 @@ def build_models(impl_after: str = 'phases', channels_last_after: bool = False):
     torch.manual_seed(0)
     baseline = MODELS.build(copy.deepcopy(model))
 
-    def srtod(impl, channels_last):
+    def srtod(**head):
         cfg = copy.deepcopy(model)
         cfg.type = 'SRTODTwoStageDetector'
         cfg.data_preprocessor.type = 'SRTODDataPreprocessor'
         cfg.srtod = dict(level=0,
-                         rec_head=dict(type='ReconstructionHead', in_channels=256, stride=4, upsample_impl=impl,
-                                       channels_last=channels_last),
+                         rec_head=dict(type='ReconstructionHead', in_channels=256, stride=4, **head),
                          diff_map=dict(type='pixel'),
                          dgfe=dict(type='DGFE', channels=256, reduction=16, threshold_init=40 / 255),
                          loss_rec=dict(type='mmdet.MSELoss', loss_weight=1.0), predicted=False)
         return MODELS.build(cfg)
 
-    before = srtod('deconv', False)
+    before = srtod(upsample_impl='deconv', channels_last=False, fuse_relu=False)
     before.srtod_shortcuts = False
-    after = srtod(impl_after, channels_last_after)
+    after = srtod(upsample_impl=impl_after)  # the defaults: channels_last, fused conv + ReLU
     missing, _ = before.load_state_dict(baseline.state_dict(), strict=False)
     assert all(k.startswith(('rec_head.', 'dgfe.')) for k in missing)
     after.load_state_dict(before.state_dict())
@@ -118,20 +117,30 @@ def compare(before, after, data) -> dict:
     return out
 
 
+HEAD_VARIANTS = {
+    'deconv, NCHW, conv then ReLU (before)': dict(upsample_impl='deconv', channels_last=False, fuse_relu=False),
+    'deconv, channels_last': dict(upsample_impl='deconv', channels_last=True, fuse_relu=False),
+    'deconv, channels_last, fused conv+ReLU (default)': dict(upsample_impl='deconv'),
+    'phases (4 x 2x2 conv), NCHW': dict(upsample_impl='phases', channels_last=False, fuse_relu=False),
+    'phases, channels_last, fused': dict(upsample_impl='phases'),
+    'conv3x3 + pixel_shuffle, NCHW': dict(upsample_impl='conv_shuffle', channels_last=False, fuse_relu=False),
+    'conv3x3 + pixel_shuffle, channels_last, fused': dict(upsample_impl='conv_shuffle'),
+}
+
+
 def head_times(p2: torch.Tensor, repeats: int) -> dict:
     """Time of the reconstruction head alone (full output / sampled output) per implementation."""
     from srtod.models.srtod import ReconstructionHead
     torch.manual_seed(0)
-    ref = ReconstructionHead(256, 4, upsample_impl='deconv')
+    ref = ReconstructionHead(256, 4, **HEAD_VARIANTS['deconv, NCHW, conv then ReLU (before)'])
     out = {}
-    for impl in ('deconv', 'conv_shuffle', 'phases'):
-        for cl in (False, True):
-            head = ReconstructionHead(256, 4, upsample_impl=impl, channels_last=cl)
-            head.load_state_dict(ref.state_dict())
-            with torch.no_grad():
-                full = statistics.median(time_call(lambda: head(p2), repeats, 1))
-                sampled = statistics.median(time_call(lambda: head.forward_sampled(p2, 4), repeats, 0))
-            out[(impl, cl)] = (full, sampled)
+    for name, kw in HEAD_VARIANTS.items():
+        head = ReconstructionHead(256, 4, **kw)
+        head.load_state_dict(ref.state_dict())
+        with torch.no_grad():
+            full = statistics.median(time_call(lambda: head(p2), repeats, 1))
+            sampled = statistics.median(time_call(lambda: head.forward_sampled(p2, 4), repeats, 0))
+        out[name] = (full, sampled)
     return out
 
 
@@ -140,21 +149,20 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--impl', default='phases', choices=['phases', 'conv_shuffle', 'deconv'])
-    parser.add_argument('--channels-last', action='store_true')
+    parser.add_argument('--impl', default='deconv', choices=['deconv', 'phases', 'conv_shuffle'],
+                        help='up-sampling implementation of "after"')
     parser.add_argument('--skip-head', action='store_true', help='do not time the head implementations')
     args = parser.parse_args(argv)
     torch.set_num_threads(os.cpu_count() or 1)
     print(f'SR-TOD inference cost, Cascade R-CNN R50-FPN, one {W}x{H} image (padded to {W}x1088), '
           f'CPU, torch {torch.__version__}, {torch.get_num_threads()} threads, '
           f'{args.warmup} warm-up + {args.repeats} timed runs (median)')
-    baseline, before, after = build_models(args.impl, args.channels_last)
+    baseline, before, after = build_models(args.impl)
     data = _data()
     rows = []
     with torch.no_grad():
         for name, model in (('Cascade R-CNN', baseline), ('+ SR-TOD, direct (before)', before),
-                            (f'+ SR-TOD, exact speed-ups (after: {args.impl}'
-                             f'{", channels_last" if args.channels_last else ""})', after)):
+                            (f'+ SR-TOD, exact speed-ups (after, {args.impl})', after)):
             times = time_call(lambda: model.test_step(copy.deepcopy(data)), args.repeats, args.warmup)
             rows.append((name, statistics.median(times), times))
     base = rows[0][1]
@@ -171,8 +179,8 @@ def main(argv=None) -> None:
         with torch.no_grad():
             p2 = baseline.extract_feat(baseline.data_preprocessor(copy.deepcopy(data), False)['inputs'])[0]
         print(f'reconstruction head alone on P2 {tuple(p2.shape)} (median of {args.repeats}):')
-        for (impl, cl), (full, sampled) in head_times(p2, args.repeats).items():
-            print(f'  {impl:13s} channels_last={str(cl):5s}  full I_r {full:6.2f} s   I_r[::4, ::4] only {sampled:6.2f} s')
+        for name, (full, sampled) in head_times(p2, args.repeats).items():
+            print(f'  {name:50s} full I_r {full:6.2f} s   I_r[::4, ::4] only {sampled:6.2f} s')
 
 
 if __name__ == '__main__':
