@@ -69,7 +69,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$py" -c 'import srtod,
   log "dependencies up to date"
 else
   log "installing dependencies from $reqs"
-  pip install -r "$reqs" -c "$constraints" "setuptools>=77"
+  pip install -r "$reqs" -c "$constraints" "setuptools>=77,<81"
   pip install --no-deps --no-build-isolation -e .
   echo "$want" > "$stamp"
 fi
