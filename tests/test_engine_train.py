@@ -63,6 +63,10 @@ def test_truncated_checkpoint_falls_back_to_previous(data_root, tmp_path, capsys
     assert (work / 'iter_4.pth.corrupt').exists()
     assert record['status'] == 'ok' and record['iterations'] == 6
     assert record['resumed_from'] == str(work / 'iter_2.pth')
+    # wall time sums the attempts: the first one's time up to iter_2 is carried in its meta
+    carried = safe_load(work / 'iter_2.pth')['meta']['srtod_train_time_s']
+    assert carried > 0
+    assert carried < record['wall_time_s'] <= carried + record['attempt_wall_time_s']
 
 
 def test_all_checkpoints_corrupt_restarts_from_scratch(data_root, tmp_path, capsys):
@@ -136,6 +140,8 @@ def test_sigkill_mid_run_resumes_to_the_same_iteration_count(data_root, tmp_path
     record = json.loads((run_dir / 'train.json').read_text())
     assert record['status'] == 'ok' and record['iterations'] == max_iters
     assert record['resumed_from'] is not None
+    carried = safe_load(record['resumed_from'])['meta']['srtod_train_time_s']
+    assert 0 < carried < record['wall_time_s']  # the killed attempt's time is counted
     resumed_at = int(record['resumed_from'].rsplit('_', 1)[1].split('.')[0])
     assert 2 <= resumed_at < max_iters
 

@@ -5,9 +5,9 @@ so Runner.resume, ``load_checkpoint`` and ``srtod test --checkpoint`` all load s
 """
 from .checkpoint import (CheckpointError, UnsafeCheckpointError, install, safe_globals,
                          safe_load)
-from .hooks import NaNInjectionHook, NonFiniteLossError, NonFiniteLossHook
+from .hooks import NaNInjectionHook, NonFiniteLossError, NonFiniteLossHook, TrainTimeHook
 
 __all__ = [
     'CheckpointError', 'UnsafeCheckpointError', 'install', 'safe_globals', 'safe_load',
-    'NaNInjectionHook', 'NonFiniteLossError', 'NonFiniteLossHook',
+    'NaNInjectionHook', 'NonFiniteLossError', 'NonFiniteLossHook', 'TrainTimeHook',
 ]

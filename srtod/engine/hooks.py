@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 
 import torch
 from mmengine.hooks import Hook
@@ -16,7 +17,8 @@ from mmengine.model import is_model_wrapper
 
 from mmdet.registry import HOOKS
 
-__all__ = ['NonFiniteLossError', 'NonFiniteLossHook', 'NaNInjectionHook', 'nan_injection_from_env']
+__all__ = ['NonFiniteLossError', 'NonFiniteLossHook', 'NaNInjectionHook', 'TrainTimeHook',
+           'nan_injection_from_env']
 
 # Test hook: make the loss NaN at this (1-based) iteration, optionally only for one run id.
 ENV_INJECT_NAN = 'SRTOD_INJECT_NAN_AT'
@@ -74,6 +76,35 @@ class NonFiniteLossHook(Hook):
         if bad:
             shown = ', '.join(bad[:3]) + (f' and {len(bad) - 3} more' if len(bad) > 3 else '')
             raise NonFiniteLossError(runner.iter + 1, 'loss is not finite: ' + shown)
+
+
+@HOOKS.register_module()
+class TrainTimeHook(Hook):
+    """Training wall time summed over attempts: stored in each checkpoint's meta, restored on resume.
+
+    Time spent after the last checkpoint of a killed attempt is lost work and is not counted.
+    """
+
+    priority = 'VERY_LOW'
+    META_KEY = 'srtod_train_time_s'
+
+    def __init__(self):
+        self.previous = 0.0
+        self.start: float | None = None
+
+    def elapsed(self) -> float:
+        """Seconds of training so far, earlier attempts included."""
+        now = 0.0 if self.start is None else time.perf_counter() - self.start
+        return self.previous + now
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        self.previous = float(checkpoint.get('meta', {}).get(self.META_KEY, 0.0))
+
+    def before_train(self, runner) -> None:
+        self.start = time.perf_counter()
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint.setdefault('meta', {})[self.META_KEY] = self.elapsed()
 
 
 @HOOKS.register_module()

@@ -21,7 +21,7 @@ from mmengine.runner.checkpoint import get_state_dict, weights_to_cpu
 from srtod.io import atomic_open, write_json
 
 from .checkpoint import CheckpointError, UnsafeCheckpointError, safe_load
-from .hooks import NonFiniteLossError, nan_injection_from_env
+from .hooks import NonFiniteLossError, TrainTimeHook, nan_injection_from_env
 from .provenance import code_version, config_hash, packages
 
 __all__ = ['train_run', 'select_resume_checkpoint', 'TrainLog']
@@ -167,8 +167,9 @@ def train_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str 
     randomness['seed'] = int(seed)
     cfg.randomness = randomness
     hooks = list(cfg.get('custom_hooks') or [])
-    if not any(h.get('type') == 'NonFiniteLossHook' for h in hooks):
-        hooks.append(dict(type='NonFiniteLossHook'))
+    for name in ('NonFiniteLossHook', 'TrainTimeHook'):
+        if not any(h.get('type') == name for h in hooks):
+            hooks.append(dict(type=name))
     injection = nan_injection_from_env(run_id)
     if injection is not None:
         log(f'fault injection: the loss is made NaN at iteration {injection["iteration"]}',
@@ -202,10 +203,12 @@ def train_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str 
         runner.logger.error(message)
         print(message, file=sys.stderr, flush=True)
     wall = time.perf_counter() - start
+    timers = [h for h in runner.hooks if isinstance(h, TrainTimeHook)]
+    total = timers[0].elapsed() if timers else wall
 
     iterations = failure['iteration'] if failure else int(runner.iter)
     record.update(iterations=iterations, max_iterations=int(runner.max_iters),
-                  wall_time_s=round(wall, 3),
+                  wall_time_s=round(total, 3), attempt_wall_time_s=round(wall, 3),
                   threshold=dict(init=threshold_init, final=_threshold(model)))
     if failure:
         record.update(status='failed', failure=failure)
