@@ -217,3 +217,32 @@ def test_numpy_scalars_and_dtypes_round_trip(tmp_path):
     np.testing.assert_array_equal(back['a'], np.arange(6))
     assert back['u'][0] == 'x'
     assert os.path.getsize(path) > 0
+
+
+def test_remote_schemes_load_safely(tmp_path, monkeypatch, real_checkpoint):
+    """torchvision:// and https:// go through mmengine's loaders, then the safe loader."""
+    import shutil
+
+    import torch.hub
+
+    from mmengine.runner import checkpoint as mm_checkpoint
+    marker = tmp_path / 'pwned.txt'
+    sources = {'evil.pth': _evil(tmp_path, _Payload(marker)), 'good.pth': real_checkpoint[1]}
+    downloads = []
+
+    def fake_download(url, dst, hash_prefix=None, progress=True):  # no network in tests
+        downloads.append(url)
+        shutil.copy(sources[url.rsplit('/', 1)[1]], dst)
+
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', fake_download)
+    monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path / 'hub'))
+    monkeypatch.setattr(mm_checkpoint, 'get_torchvision_models',
+                        lambda: {'evil': 'https://download.invalid/evil.pth'})
+    with pytest.raises(UnsafeCheckpointError):
+        CheckpointLoader.load_checkpoint('torchvision://evil', map_location='cpu')
+    with pytest.raises(UnsafeCheckpointError):  # the cached copy is refused as well
+        CheckpointLoader.load_checkpoint('https://download.invalid/evil.pth')
+    assert not marker.exists()
+    good = CheckpointLoader.load_checkpoint('https://download.invalid/good.pth')
+    assert good['meta']['iter'] == 4
+    assert downloads == ['https://download.invalid/evil.pth', 'https://download.invalid/good.pth']

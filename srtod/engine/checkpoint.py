@@ -9,6 +9,8 @@ This module re-registers the local scheme of :class:`mmengine.runner.CheckpointL
 empty prefix, with ``force=True``) with :func:`safe_load`: ``weights_only=True`` always, passed
 explicitly, plus an explicit allow-list of the types mmengine checkpoints hold. Runner.resume,
 ``load_checkpoint``/``_load_checkpoint`` and ``srtod test --checkpoint`` all go through it.
+Remote checkpoints (``torchvision://resnet50`` of the paper tier, http(s), open-mmlab) are
+downloaded by mmengine as before and loaded through the same function (:func:`safe_load_url`).
 
 ``builtins.getattr``: mmengine's ``HistoryBuffer.__getstate__`` adds the class-level
 ``_statistics_methods`` (``HistoryBuffer.min``, ``.max``, ``.current``, ``.mean``) to every
@@ -37,7 +39,7 @@ from srtod.errors import InputError
 
 __all__ = [
     'CheckpointError', 'UnsafeCheckpointError', 'safe_load', 'safe_globals',
-    'load_from_local_safe', 'install',
+    'load_from_local_safe', 'safe_load_url', 'install',
 ]
 
 # Messages of torch's weights_only unpickler when a pickle asks for something not allow-listed.
@@ -223,9 +225,43 @@ def load_from_local_safe(filename, map_location=None):
     return safe_load(filename, map_location=map_location)
 
 
+def safe_load_url(url: str, model_dir: str | None = None, map_location=None, **_):
+    """Download ``url`` into torch's hub cache (if not there yet), then :func:`safe_load` it.
+
+    Stands in for the ``load_url`` mmengine's remote schemes call (http(s)://, torchvision://,
+    open-mmlab://, mmcls://): torch's ``load_state_dict_from_url`` defaults to
+    ``weights_only=False`` even on torch 2.13, so a downloaded or tampered cached file could
+    otherwise run code.
+
+    Args:
+        url: the checkpoint URL.
+        model_dir: cache folder; default ``<torch hub dir>/checkpoints``.
+        map_location: as for :func:`torch.load`.
+
+    Returns:
+        The loaded checkpoint.
+    """
+    from urllib.parse import urlparse
+
+    from torch.hub import download_url_to_file, get_dir
+    model_dir = model_dir or os.path.join(get_dir(), 'checkpoints')
+    os.makedirs(model_dir, exist_ok=True)
+    cached = os.path.join(model_dir, os.path.basename(urlparse(url).path))
+    if not os.path.exists(cached):
+        download_url_to_file(url, cached, None, progress=True)
+    return safe_load(cached, map_location=map_location)
+
+
 def install() -> None:
-    """Make :func:`load_from_local_safe` mmengine's loader for local paths (idempotent)."""
+    """Make mmengine load checkpoints safely (idempotent).
+
+    The local scheme (empty prefix) is re-registered with :func:`load_from_local_safe`; the
+    remote schemes keep mmengine's loaders (URL lookup, distributed download) but the
+    ``load_url`` they call is :func:`safe_load_url`.
+    """
+    from mmengine.runner import checkpoint as mm_checkpoint
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_safe, force=True)
+    mm_checkpoint.load_url = safe_load_url
 
 
 def is_loadable(path: str | Path) -> bool:
