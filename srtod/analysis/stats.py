@@ -84,7 +84,7 @@ def paired_bootstrap(records_a, records_b, n: int = 1000, seed: int = 0, area: s
     draws = np.empty(n, dtype=np.float64)
     for i in range(n):
         seeds_i = rng.integers(0, k, size=k) if k > 1 else np.zeros(1, dtype=int)
-        sample = rng.choice(ids, size=len(ids), replace=True)
+        sample = ids[rng.integers(0, len(ids), size=len(ids))]
         draws[i] = np.mean([b[s].ap(sample, area) - a[s].ap(sample, area) for s in seeds_i])
     tail = (1.0 - level) / 2.0 * 100.0
     draws = draws[np.isfinite(draws)]
