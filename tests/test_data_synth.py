@@ -1,4 +1,4 @@
-"""The synthetic stand-ins: deterministic, valid COCO, and shaped like the datasets they stand for."""
+"""The synthetic stand-ins: deterministic, valid COCO, shaped like the datasets they stand for."""
 import hashlib
 import json
 

@@ -24,7 +24,8 @@ def test_validate_ok_and_every_problem_listed(tmp_path, capsys):
     err = capsys.readouterr().err
     assert str(bad) in err and '6 problem(s)' in err
     for text in ('duplicate image id', 'lies outside its image', 'positive width and height',
-                 'duplicate annotation id', 'category_id 5 is not in categories', 'used by two images'):
+                 'duplicate annotation id', 'category_id 5 is not in categories',
+                 'used by two images'):
         assert text in err, text
 
 

@@ -59,7 +59,8 @@ def _dataset(seed=0, images=12, width=200, height=120):
     for img in range(6, images + 1):
         for _ in range(int(rng.integers(2, 9))):
             s = float(np.exp(rng.uniform(np.log(3), np.log(50))))
-            box = [round(float(rng.uniform(0, width - s)), 1), round(float(rng.uniform(0, height - s)), 1),
+            box = [round(float(rng.uniform(0, width - s)), 1),
+                   round(float(rng.uniform(0, height - s)), 1),
                    round(s, 1), round(s * rng.uniform(.7, 1.3), 1)]
             box[3] = min(box[3], height - box[1])
             cat = int(rng.integers(1, 3))
@@ -96,6 +97,14 @@ def test_backends_agree(case, backend):
     # the cases above are not degenerate: every area range has objects, and cut detections matter
     assert all(np.isfinite(v) and 0 < v < 100 for v in ref.values())
     assert ref['AR1500'] > ref['AR100']
+
+
+def test_faster_backend_in_image_batches(case, monkeypatch):
+    """faster-coco-eval matches images in batches and accumulates once: batches of 5 images."""
+    data, dets, gt, ref = case
+    monkeypatch.setattr(backends, 'FASTER_BATCH_IMAGES', 5)
+    out = evaluate(gt, dets, backend='faster-coco-eval')
+    assert all(abs(out[k] - ref[k]) <= TOL for k in ref)
 
 
 def test_backends_agree_without_detections(case):

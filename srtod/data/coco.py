@@ -51,7 +51,8 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
 
 
 def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x and abs(x) != float('inf')
+    return (isinstance(x, (int, float)) and not isinstance(x, bool) and x == x
+            and abs(x) != float('inf'))
 
 
 def check_file_name(name) -> str | None:
@@ -104,7 +105,8 @@ def collect_problems(data: dict, images_dir: str | os.PathLike | None = None) ->
             problems.append(f'images[{i}]: duplicate image id {iid}')
         w, h = im.get('width'), im.get('height')
         if not (isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0):
-            problems.append(f'image {iid}: expected positive integer width and height, got {w!r}x{h!r}')
+            problems.append(f'image {iid}: expected positive integer width and height, '
+                            f'got {w!r}x{h!r}')
             continue
         why = check_file_name(im.get('file_name'))
         if why:

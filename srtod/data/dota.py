@@ -104,7 +104,8 @@ def convert_dota(src: str | os.PathLike, out_json: str | os.PathLike, version: s
         summary: images, objects, ignore_regions (cut boxes), source_images.
     """
     if version not in DOTA_CLASSES:
-        raise InputError(f'unknown DOTA version {version!r}; expected one of {sorted(DOTA_CLASSES)}')
+        raise InputError(f'unknown DOTA version {version!r}; '
+                         f'expected one of {sorted(DOTA_CLASSES)}')
     if patch_size is not None and not 0 <= overlap < patch_size:
         raise InputError(f'--overlap must lie in [0, patch size), got {overlap} for {patch_size}')
     classes = DOTA_CLASSES[version]

@@ -32,6 +32,11 @@ def dataset_splits(path: str | os.PathLike) -> dict[str, Path]:
     return {path.stem: path}
 
 
+def _share(sizes: np.ndarray, lo: float, hi: float) -> float | None:
+    """Share of sizes in [lo, hi) px (area ranges of the AI-TOD protocol), None if empty."""
+    return float(((sizes >= lo) & (sizes < hi)).mean()) if len(sizes) else None
+
+
 def split_stats(data: dict) -> tuple[dict, np.ndarray, np.ndarray]:
     """Counts of one split, the sizes of its objects and their normalised centres (N, 2)."""
     sizes, centres = [], []
@@ -53,9 +58,9 @@ def split_stats(data: dict) -> tuple[dict, np.ndarray, np.ndarray]:
         'mean_size_px': float(sizes_a.mean()) if n else None,
         'median_size_px': float(np.median(sizes_a)) if n else None,
         'share_below_32px': float((sizes_a < 32).mean()) if n else None,
-        'share_very_tiny': float((sizes_a ** 2 < 8 ** 2).mean()) if n else None,
-        'share_tiny': float(((sizes_a ** 2 >= 8 ** 2) & (sizes_a ** 2 < 16 ** 2)).mean()) if n else None,
-        'share_small': float(((sizes_a ** 2 >= 16 ** 2) & (sizes_a ** 2 < 32 ** 2)).mean()) if n else None,
+        'share_very_tiny': _share(sizes_a, 0, 8),
+        'share_tiny': _share(sizes_a, 8, 16),
+        'share_small': _share(sizes_a, 16, 32),
     }
     return counts, sizes_a, np.asarray(centres, float).reshape(-1, 2)
 
@@ -102,7 +107,8 @@ def dataset_stats(path: str | os.PathLike, out_dir: str | os.PathLike) -> dict:
         ax.axvline(edge, color='grey', lw=.8, ls='--')
     ax.set_xlabel('absolute size sqrt(w*h) [px]')
     ax.set_ylabel('objects')
-    ax.set_title(f'{len(sizes)} objects, mean {sizes.mean():.1f} px' if len(sizes) else 'no objects')
+    ax.set_title(f'{len(sizes)} objects, mean {sizes.mean():.1f} px' if len(sizes)
+                 else 'no objects')
     fig.tight_layout()
     with atomic_open(out_dir / 'size_histogram.png', 'wb') as f:
         fig.savefig(f, format='png', dpi=120)

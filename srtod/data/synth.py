@@ -78,7 +78,8 @@ PROFILES = {
 
 
 # ----------------------------------------------------------------------------- backgrounds
-def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int, octaves: int = 3) -> np.ndarray:
+def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int,
+                  octaves: int = 3) -> np.ndarray:
     """Fractal value noise in [0, 1], shape (h, w)."""
     out = np.zeros((h, w), np.float32)
     amp, total = 1.0, 0.0
@@ -101,7 +102,8 @@ def _vertical_gradient(h: int, w: int, top, bottom) -> np.ndarray:
 
 def _sky(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, str]:
     """An RGB sky in [0, 1] and its kind."""
-    kind = rng.choice(['clear', 'clouds', 'overcast', 'dusk', 'backlight'], p=[.3, .3, .15, .13, .12])
+    kind = rng.choice(['clear', 'clouds', 'overcast', 'dusk', 'backlight'],
+                      p=[.3, .3, .15, .13, .12])
     if kind == 'clear':
         img = _vertical_gradient(h, w, rng.uniform([.25, .45, .75], [.45, .65, .95]),
                                  rng.uniform([.65, .78, .9], [.85, .9, 1.0]))
@@ -157,7 +159,8 @@ def _ground(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return np.clip(img, 0, 1).astype(np.float32)
 
 
-def _background(rng: np.random.Generator, profile: Profile, h: int, w: int) -> tuple[np.ndarray, bool]:
+def _background(rng: np.random.Generator, profile: Profile, h: int, w: int
+                ) -> tuple[np.ndarray, bool]:
     """The background and whether it is mostly sky (for the drone's colour)."""
     if rng.random() < profile.sky_fraction:
         img, kind = _sky(rng, h, w)

@@ -89,7 +89,8 @@ class AITODMetric(BaseMetric):
             metrics = metrics_from_records(records)
         else:
             metrics = backends.evaluate(self.gt, dets, image_ids, cat_ids, backend=self.backend)
-            records = compute_records(self.gt, dets, image_ids, cat_ids) if self.records_path else None
+            records = (compute_records(self.gt, dets, image_ids, cat_ids) if self.records_path
+                       else None)
         if self.records_path:
             save_records(self.records_path, records)
         MMLogger.get_current_instance().info(

@@ -12,8 +12,8 @@ matching and accumulation in C++; ``numpy`` is srtod's own vectorised port
 detections that overlap a box and is the fastest on sets with many detections per image. All
 three take arrays: pycocotools gets a result COCO object built straight from them instead of
 ``json.dump`` + ``loadRes``; faster-coco-eval gets its C++ inputs directly (``_faster_eval``).
-The ground-truth index is built once per file (``GroundTruth``). Values are in percent; a value that COCOeval reports
-as -1 (no box of that area range) is NaN.
+The ground-truth index is built once per file (``GroundTruth``). Values are in percent; a value
+that COCOeval reports as -1 (no box of that area range) is NaN.
 """
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ AREA_RANGES = ((0.0, 1e10), (0.0, 8.0 ** 2), (8.0 ** 2, 16.0 ** 2), (16.0 ** 2, 
 MAX_DETS = (100, 300, 1500)
 IOU_THRS = np.linspace(.5, 0.95, int(np.round((0.95 - .5) / .05)) + 1, endpoint=True)
 REC_THRS = np.linspace(.0, 1.00, int(np.round((1.00 - .0) / .01)) + 1, endpoint=True)
+#: images per C++ matching call of the faster-coco-eval backend (bounds the IoU lists' memory).
+FASTER_BATCH_IMAGES = 128
 METRIC_KEYS = ('AP', 'AP50', 'AP75', 'APvt', 'APt', 'APs', 'APm', 'AR100', 'AR300', 'AR1500')
 
 
@@ -316,16 +318,33 @@ def _faster_eval(gt: GroundTruth, dets: Detections, image_ids, category_ids):
             dt_set.append_ref(img, cat, {'id': dids[j], 'score': score[j], 'area': area[j],
                                          'iscrowd': 0, 'ignore': 0})
 
-    ious = [[[] for _ in p.catIds] for _ in p.imgIds]
+    # C++ matching in batches of images (bounded IoU memory), one C++ accumulation over all
     g_pos = {k: u for u, k in enumerate(g['key'].tolist())}
-    for u, key in enumerate(d_keys.tolist()):
-        gu = g_pos.get(key)
-        if gu is None:
-            continue
-        s0, n = d_start[u], d_count[u]
-        ious[key // n_cat][key % n_cat] = box_iou(d_box[s0:s0 + n], g['box'][gu], g['crowd'][gu])
-    ev.eval = _C.COCOevalEvaluateAccumulate(copy.deepcopy(p), ious, gt_set, dt_set, p.imgIds,
-                                            p.catIds, True)
+    d_pos = {k: u for u, k in enumerate(d_keys.tolist())}
+    n_img, n_area = len(p.imgIds), len(p.areaRng)
+    per_batch = []
+    for b0 in range(0, n_img, FASTER_BATCH_IMAGES):
+        b_imgs = p.imgIds[b0:b0 + FASTER_BATCH_IMAGES]
+        ious = [[[] for _ in p.catIds] for _ in b_imgs]
+        for i in range(len(b_imgs)):
+            for c in range(n_cat):
+                key = (b0 + i) * n_cat + c
+                gu, du = g_pos.get(key), d_pos.get(key)
+                if gu is None or du is None:
+                    continue
+                s0, n = d_start[du], d_count[du]
+                ious[i][c] = box_iou(d_box[s0:s0 + n], g['box'][gu], g['crowd'][gu])
+        per_batch.append((len(b_imgs), _C.COCOevalEvaluateImages(
+            p.areaRng, p.maxDets[-1], p.iouThrs, ious, gt_set, dt_set, b_imgs, p.catIds, True)))
+        del ious
+    # the C++ indexes evaluations as [category][area range][image]
+    evals = []
+    for c in range(n_cat):
+        for a in range(n_area):
+            for nb, ev_b in per_batch:
+                start = (c * n_area + a) * nb
+                evals.extend(ev_b[start:start + nb])
+    ev.eval = _C.COCOevalAccumulate(copy.deepcopy(p), evals)
     return ev
 
 

@@ -159,7 +159,8 @@ def match(gt: Boxes, dt: Boxes, image_ids, category_ids, iou_thrs: np.ndarray,
         _match_chunk(work[i:j], units, gt, gkey, grank, gt_ig, dt, dkey, drank, dstart,
                      iou_thrs, bits, det_matched, det_ignored, dt_out)
         i = j
-    return MatchResult(unit_image=image_ids[units // n_cat], unit_category=category_ids[units % n_cat],
+    return MatchResult(unit_image=image_ids[units // n_cat],
+                       unit_category=category_ids[units % n_cat],
                        unit_npig=unit_npig, det_unit=np.searchsorted(units, dkey),
                        det_score=dt.score, det_matched=det_matched, det_ignored=det_ignored)
 

@@ -93,13 +93,12 @@ class PerImageRecords:
                 mbits, ibits = arr['det_matched'][det, a], arr['det_ignored'][det, a]
                 for mi, m in enumerate(max_dets):
                     keep = rank < m
-                    mt = (mbits[keep][:, None] >> shifts) & 1 == 1
-                    ig = (ibits[keep][:, None] >> shifts) & 1 == 1
                     if mi == len(max_dets) - 1:
                         precision[:, :, k, ai, mi], recall[:, k, ai, mi] = _curves(
-                            mt, ig, npig, self.rec_thrs)
+                            mbits[keep], ibits[keep], T, npig, self.rec_thrs)
                     else:  # recall only: true positives over non-ignored boxes
-                        recall[:, k, ai, mi] = (mt & ~ig).sum(0) / npig
+                        tp = (mbits[keep] & ~ibits[keep])[:, None] >> shifts & 1
+                        recall[:, k, ai, mi] = tp.sum(0) / npig
         return precision, recall
 
     def ap(self, image_ids=None, area: str = 'all', iou: float | None = None) -> float:
@@ -125,25 +124,28 @@ class PerImageRecords:
         return float(np.mean(p) * 100) if p.size else float('nan')
 
 
-def _curves(matched: np.ndarray, ignored: np.ndarray, npig: int, rec_thrs: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """``COCOeval.accumulate`` for score-sorted (D, T) match / ignore flags: (T, R) precision
-    at the recall thresholds and (T,) final recall."""
-    T = matched.shape[1]
-    q = np.zeros((T, len(rec_thrs)))
-    nd = matched.shape[0]
+def _curves(mbits: np.ndarray, ibits: np.ndarray, n_thr: int, npig: int,
+            rec_thrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``COCOeval.accumulate`` for score-sorted detections: (T, R) precision at the recall
+    thresholds and (T,) final recall, from match / ignore bit masks (bit t: IoU threshold t)."""
+    q = np.zeros((n_thr, len(rec_thrs)))
+    rc_last = np.zeros(n_thr)
+    nd = len(mbits)
     if nd == 0:
-        return q, np.zeros(T)
-    tp = np.cumsum(matched & ~ignored, axis=0, dtype=np.int32).astype(float)
-    fp = np.cumsum(~matched & ~ignored, axis=0, dtype=np.int32).astype(float)
-    rc = tp / npig
-    pr = tp / (fp + tp + np.spacing(1))
-    pr = np.maximum.accumulate(pr[::-1], axis=0)[::-1]
-    for t in range(T):
-        pos = np.searchsorted(rc[:, t], rec_thrs, side='left')
+        return q, rc_last
+    for t in range(n_thr):  # one threshold at a time keeps the arrays in cache
+        m = (mbits >> t) & 1 == 1
+        ig = (ibits >> t) & 1 == 1
+        tp = np.cumsum(m & ~ig, dtype=np.int32).astype(float)
+        fp = np.cumsum(~m & ~ig, dtype=np.int32).astype(float)
+        rc = tp / npig
+        pr = tp / (fp + tp + np.spacing(1))
+        pr = np.maximum.accumulate(pr[::-1])[::-1]
+        pos = np.searchsorted(rc, rec_thrs, side='left')
         ok = pos < nd
-        q[t, ok] = pr[pos[ok], t]
-    return q, rc[-1]
+        q[t, ok] = pr[pos[ok]]
+        rc_last[t] = rc[-1]
+    return q, rc_last
 
 
 def _ranks(counts: np.ndarray) -> np.ndarray:
