@@ -118,3 +118,23 @@ def test_crop_holds_the_most_tiny_objects():
     inside = [(x0 <= b[0] and b[2] <= x1 and y0 <= b[1] and b[3] <= y1) for b in boxes[1:4]]
     assert all(inside)
     assert choose_crop(boxes[:0], areas[:0], 30, 50, size=40) == (10, 0, 40, 30)
+
+
+def test_extracted_maps_are_what_the_figures_claim(tiny_run):
+    """D shown = mean_c |I_r - I_o| on the unpadded image; boxes in the input frame."""
+    import srtod.registry as registry
+    from srtod.analysis import figures as F
+    root, coco = tiny_run
+    cfg = registry.resolve_config(RUN, TIER)
+    model = F.build_model(cfg, registry.run_dir(TIER, RUN, 0) / 'checkpoint.pth')
+    m = F.MapExtractor(model, F.build_test_dataset(cfg))(0)
+    assert m.image.shape == (SIZE, SIZE, 3) and m.diff_map.shape == (SIZE, SIZE)
+    np.testing.assert_allclose(m.diff_map, np.abs(m.reconstruction - m.image).mean(axis=2),
+                               atol=1e-6)
+    np.testing.assert_allclose(m.diff_map, m.diff_map_pixel, atol=1e-6)
+    t = m.threshold
+    np.testing.assert_array_equal(m.binary_map, (np.sign(m.diff_map - t) + 1) / 2)
+    assert m.feat.shape[1:] == (SIZE // 4, SIZE // 4) and m.stride == 4
+    first = [a['bbox'] for a in coco['annotations'] if a['image_id'] == coco['images'][0]['id']]
+    x, y, w, h = np.array(first, float).T
+    np.testing.assert_allclose(m.boxes, np.stack([x, y, x + w, y + h], 1))

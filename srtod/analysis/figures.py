@@ -31,8 +31,10 @@ class ImageMaps:
         image: (H, W, 3) RGB in [0, 1] (the reconstruction target, unpadded).
         boxes: (K, 4) ground-truth boxes (x1, y1, x2, y2) in this frame; ``areas``: (K,) their
             areas in original-image pixels; ``ignore_boxes``: (M, 4) ignored regions.
-        diff_map, diff_map_hf, binary_map: (H, W) D, the high-frequency D (None without a
-            reconstruction, as for PDM), the binarised map (None without DGFE).
+        diff_map: (H, W) the model's D (pixel, or high-frequency for the HFD variant, or the
+            predicted map for PDM); ``diff_map_pixel``, ``diff_map_hf``: the pixel and the
+            high-frequency map of the same reconstruction (None without one, as for PDM);
+            ``binary_map``: the binarised map (None without DGFE).
         reconstruction: (H, W, 3) or None; ``feat``, ``feat_enhanced``: (C, h, w) P2 before / after DGFE.
         threshold: t (None without filtration); ``stride``: P2's stride.
         baseline_feat: (C, h, w) the baseline detector's P2 on the same image, if computed.
@@ -45,6 +47,7 @@ class ImageMaps:
     areas: np.ndarray
     ignore_boxes: np.ndarray
     diff_map: np.ndarray
+    diff_map_pixel: np.ndarray | None
     diff_map_hf: np.ndarray | None
     binary_map: np.ndarray | None
     reconstruction: np.ndarray | None
@@ -123,7 +126,8 @@ class MapExtractor:
         """The maps of test image ``index``."""
         import torch
         from mmengine.dataset import pseudo_collate
-        from srtod.models.srtod.difference_map import highfreq_difference_map
+        from srtod.models.srtod.difference_map import (highfreq_difference_map,
+                                                       pixel_difference_map)
 
         item = self.dataset[index]
         info = self.dataset.get_data_info(index)
@@ -140,6 +144,7 @@ class MapExtractor:
                 base = self.baseline.extract_feat(bdata['inputs'])[0][0].float().cpu().numpy()
             rec = maps.get('reconstruction')
             hf = None if rec is None else highfreq_difference_map(rec, target, self.hf_cutoff)
+            pixel = None if rec is None else pixel_difference_map(rec, target)
         meta = data['data_samples'][0].metainfo
         h, w = meta['img_shape'][:2]
         boxes, areas, ignore = _instances(info, meta.get('scale_factor', (1.0, 1.0)))
@@ -158,7 +163,8 @@ class MapExtractor:
         return ImageMaps(
             image_id=int(info.get('img_id', index)), file=Path(info.get('img_path', '')).name,
             image=rgb(target), boxes=boxes, areas=areas, ignore_boxes=ignore,
-            diff_map=plane(maps['diff_map']), diff_map_hf=plane(hf),
+            diff_map=plane(maps['diff_map']), diff_map_pixel=plane(pixel),
+            diff_map_hf=plane(hf),
             binary_map=plane(maps.get('binary_map')), reconstruction=rgb(rec), feat=feat,
             feat_enhanced=None if enhanced is None else enhanced[0].float().cpu().numpy(),
             threshold=None if thr is None else float(thr), stride=stride, baseline_feat=base)
@@ -308,16 +314,19 @@ def plot_fig3(m: ImageMaps, crop, path, cutoff: float, title: str = '') -> Path:
     plt = _plt()
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
     _show(axes[0], m.image, crop, 'crop, GT boxes', boxes=m.boxes)
-    im = _show(axes[1], m.diff_map, crop, 'pixel difference map (PD)', cmap='gray', vmin=0)
-    fig.colorbar(im, ax=axes[1], fraction=0.046)
-    if m.diff_map_hf is not None:
+    if m.diff_map_pixel is not None and m.diff_map_hf is not None:
+        im = _show(axes[1], m.diff_map_pixel, crop, 'pixel difference map (PD)', cmap='gray',
+                   vmin=0)
+        fig.colorbar(im, ax=axes[1], fraction=0.046)
         im = _show(axes[2], m.diff_map_hf, crop,
                    f'high-frequency difference map (HFD, cut-off {cutoff:.4g} c/px)',
                    cmap='gray', vmin=0)
         fig.colorbar(im, ax=axes[2], fraction=0.046)
     else:
-        axes[2].set_axis_off()
-        axes[2].set_title('no reconstruction, no HFD (predicted difference map)', fontsize=8)
+        for ax in axes[1:]:
+            ax.set_axis_off()
+        axes[1].set_title('no reconstruction, no PD or HFD (predicted difference map)',
+                          fontsize=8)
     fig.suptitle(title or 'Fig. 3: pixel vs high-frequency difference map', fontsize=10)
     return _save(fig, path)
 
