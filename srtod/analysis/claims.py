@@ -16,7 +16,6 @@ A claim whose runs this tier did not train is ``not measured``.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from srtod.analysis import stats
+from srtod.analysis.separation import load_separation, separation_table
 from srtod.errors import InputError
 from srtod.io import write_text
 
@@ -163,30 +163,6 @@ class Evidence:
         return load_separation(self.tier, run_ids, self.results_root)
 
 
-def load_separation(tier: str, run_ids, results_root=None, seed: int = 0) -> dict:
-    """run id -> ``separation.json`` (written by ``srtod figures``) of the SR-TOD runs given.
-
-    Args:
-        tier: the tier.
-        run_ids: run ids to look at (those without ``+srtod`` or without the file are skipped,
-            as are failed runs).
-        results_root: the folder replacing ``results``; ``seed``: the seed the figures used.
-
-    Returns:
-        dict run id -> the parsed object; feed it to :func:`separation_table`.
-    """
-    out = {}
-    for run_id in run_ids:
-        if '+srtod' not in run_id:
-            continue
-        path = stats.records_path(tier, run_id, seed, results_root).with_name('separation.json')
-        if path.is_file():
-            obj = json.loads(path.read_text(encoding='utf-8'))
-            if obj.get('status') == 'ok':
-                out[run_id] = obj
-    return out
-
-
 def _pair_text(run_id, other, s) -> str:
     if s['verdict'] in ('not run', 'failed', 'no records'):
         return f'{run_id} vs {other}: {s["note"] or s["verdict"]}'
@@ -318,32 +294,6 @@ def _threshold_evidence(runs) -> tuple[str, str]:
             f'largest change {largest["change_255"]:+.4f}/255 ({largest["run_id"]}, '
             f'{largest["threshold_init"] * 255:.2f}/255 -> {largest["threshold_final"] * 255:.4f}/255)')
     return text, 'supported' if len(moved) else 'not supported'
-
-
-def separation_table(separation: dict):
-    """Per SR-TOD run: AUC, hit rate and objects per size bucket, and the reference AUCs.
-
-    Args:
-        separation: run id -> separation.json object (``Evidence.separation()``).
-
-    Returns:
-        pandas.DataFrame, one row per run (the separation table of the reports).
-    """
-    import pandas as pd
-
-    rows = []
-    for run_id, obj in separation.items():
-        row = dict(run_id=run_id, images=obj.get('images'))
-        for name, b in obj['separation']['buckets'].items():
-            row[f'{name}: AUC / hit rate (objects)'] = (
-                f"{_fmt(b['auc'], 3)} / {_fmt(b['hit_rate'], 2)} ({b['objects']})")
-        row['background > t'] = obj['separation'].get('background_above_threshold')
-        row['all AUC (HFD)'] = ((obj.get('separation_highfreq') or {}).get('buckets', {})
-                                .get('all', {}).get('auc'))
-        for name, ref in (obj.get('separation_reference') or {}).items():
-            row[f'all AUC ({name})'] = ref['buckets']['all']['auc']
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 def _markdown(frame, floatfmt='.3f') -> str:

@@ -30,6 +30,7 @@ D carries information of its own only where its AUC exceeds theirs.
 """
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -225,5 +226,64 @@ def feature_contrast(feature, boxes, stride: int) -> tuple[float, float]:
     return float(act[inside].mean()), float(act[~inside].mean())
 
 
+# -- reading separation.json back (reports, claims) ----------------------------------------------
+
+def _fmt(x, digits) -> str:
+    return 'n/a' if x is None or not math.isfinite(x) else f'{x:.{digits}f}'
+
+
+def load_separation(tier: str, run_ids, results_root=None, seed: int = 0) -> dict:
+    """run id -> ``separation.json`` (written by ``srtod figures``) of the SR-TOD runs given.
+
+    Args:
+        tier: the tier.
+        run_ids: run ids to look at (those without ``+srtod`` or without the file are skipped,
+            as are failed runs).
+        results_root: the folder replacing ``results``; ``seed``: the seed the figures used.
+
+    Returns:
+        dict run id -> the parsed object; feed it to :func:`separation_table`.
+    """
+    from srtod.analysis.stats import records_path
+
+    out = {}
+    for run_id in run_ids:
+        if '+srtod' not in run_id:
+            continue
+        path = records_path(tier, run_id, seed, results_root).with_name('separation.json')
+        if path.is_file():
+            obj = json.loads(path.read_text(encoding='utf-8'))
+            if obj.get('status') == 'ok':
+                out[run_id] = obj
+    return out
+
+
+def separation_table(separation: dict):
+    """Per SR-TOD run: AUC, hit rate and objects per size bucket, and the reference AUCs.
+
+    Args:
+        separation: run id -> separation.json object (:func:`load_separation`).
+
+    Returns:
+        pandas.DataFrame, one row per run (the separation table of the reports).
+    """
+    import pandas as pd
+
+    rows = []
+    for run_id, obj in separation.items():
+        row = dict(run_id=run_id, images=obj.get('images'))
+        for name, b in obj['separation']['buckets'].items():
+            row[f'{name}: AUC / hit rate (objects)'] = (
+                f"{_fmt(b['auc'], 3)} / {_fmt(b['hit_rate'], 2)} ({b['objects']})")
+        row['background > t'] = obj['separation'].get('background_above_threshold')
+        row['all AUC (HFD)'] = ((obj.get('separation_highfreq') or {}).get('buckets', {})
+                                .get('all', {}).get('auc'))
+        for name, ref in (obj.get('separation_reference') or {}).items():
+            row[f'all AUC ({name})'] = ref['buckets']['all']['auc']
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 __all__ = ['BUCKETS', 'BUCKET_NAMES', 'rank_auc', 'box_pixels', 'bucket_of',
-           'SeparationAccumulator', 'reference_maps', 'feature_contrast']
+           'SeparationAccumulator', 'reference_maps', 'feature_contrast', 'load_separation',
+           'separation_table']
