@@ -112,11 +112,12 @@ PAPER_IMAGES = {
 TYPICAL_IMAGE = {'droneswarms': (1920, 1080), 'visdrone': (2000, 1500), 'aitod': (800, 800),
                  'dota': (1024, 1024)}
 PLAN_ASSUMPTIONS = (
-    'FLOPs: forward pass of one image at the resolution the pipeline gives a typical image, '
-    'counted by mmengine.analysis (1 multiply-add = 1 FLOP, as mmdet reports them).',
+    'FLOPs: forward pass of one image (paper: a typical image of the dataset after the '
+    'pipeline\'s Resize; smoke/tiny: the synthetic image), counted by torch.utils.flop_counter '
+    '(1 multiply-add = 2 FLOPs; convolutions and matrix products, not RoIAlign or NMS).',
     'Training = 3 x forward (backward ~ 2 x forward) per image; test = 1 forward per test image.',
-    'GPU-hours = 2 x FLOPs / (peak TFLOP/s x utilization); data loading, evaluation and '
-    'NMS are not counted.',
+    'GPU-hours = FLOPs / (peak TFLOP/s x utilization); data loading and evaluation are not '
+    'counted.',
 )
 
 
@@ -138,8 +139,11 @@ def _count_images(tier: str, dataset: str) -> tuple:
     return tuple(counts)
 
 
-def _input_hw(cfg, dataset: str) -> tuple[int, int]:
-    w, h = TYPICAL_IMAGE[dataset]
+def _input_hw(cfg, tier: str, dataset: str) -> tuple[int, int]:
+    from srtod.tiers import TIER_SPECS
+
+    # slim tiers: the synthetic images themselves; paper: a typical image of the dataset
+    w, h = TIER_SPECS[tier].image_size if tier in TIER_SPECS else TYPICAL_IMAGE[dataset]
     sw, sh = cfg.image_scale if 'image_scale' in cfg else (w, h)
     factor = min(max(sw, sh) / max(w, h), min(sw, sh) / min(w, h))
     h, w = int(h * factor + 0.5), int(w * factor + 0.5)
@@ -162,7 +166,7 @@ def forward_flops(cfg, hw: tuple[int, int]) -> int:
     """FLOPs of one forward pass (``mode='tensor'``) of the config's model on an (h, w) image."""
     import torch
     from mmdet.structures import DetDataSample
-    from mmengine.analysis import FlopAnalyzer
+    from torch.utils.flop_counter import FlopCounterMode
     from mmengine.registry import init_default_scope
 
     import srtod  # noqa: F401  (registers the SR-TOD and RFLA modules)
@@ -177,20 +181,11 @@ def forward_flops(cfg, hw: tuple[int, int]) -> int:
     with torch.no_grad():
         data = model.data_preprocessor(dict(inputs=[image], data_samples=[sample]), False)
     extra = {k: v for k, v in data.items() if k not in ('inputs', 'data_samples')}
-
-    class _Tensor(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.model = model
-
-        def forward(self, inputs):
-            return self.model(inputs, data['data_samples'], mode='tensor', **extra)
-
-    analyzer = FlopAnalyzer(_Tensor(), inputs=(data['inputs'],))
-    analyzer.unsupported_ops_warnings(False)
-    analyzer.uncalled_modules_warnings(False)
-    with torch.no_grad():
-        return int(analyzer.total())
+    # torch's dispatch-level counter: no tracing, so every detector (SR-TOD's included) counts
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(data['inputs'], data['data_samples'], mode='tensor', **extra)
+    return int(counter.get_total_flops())
 
 
 def make_plan(registry, tier: str, tables=None, flops: bool = True, gpu_tflops: float = 35.6,
@@ -214,7 +209,7 @@ def make_plan(registry, tier: str, tables=None, flops: bool = True, gpu_tflops: 
         else:
             epochs = loop['max_epochs']
             iters = None if train_images is None else epochs * math.ceil(train_images / batch)
-        hw = _input_hw(cfg, run.dataset)
+        hw = _input_hw(cfg, tier, run.dataset)
         entry = dict(run_id=run_id, train_images=train_images, test_images=test_images,
                      batch_size=batch, epochs=epochs, iterations=iters, input_hw=list(hw),
                      gflops_per_image=None, train_pflops=None, gpu_hours=None, error=None)
@@ -223,14 +218,13 @@ def make_plan(registry, tier: str, tables=None, flops: bool = True, gpu_tflops: 
             if key not in cache:
                 try:
                     cache[key] = forward_flops(cfg, hw)
-                except Exception as err:  # a model the FLOP tracer cannot follow
-                    cache[key] = None
+                    write_json(cache_path, cache)
+                except Exception as err:  # reported in the plan, not cached
                     entry['error'] = f'{type(err).__name__}: {err}'[:200]
-                write_json(cache_path, cache)
-            fwd = cache[key]
+            fwd = cache.get(key)
             if fwd is not None and iters is not None and test_images is not None:
                 compute = 3.0 * fwd * batch * iters + fwd * test_images
-                hours = 2.0 * compute / (gpu_tflops * 1e12 * utilization) / 3600.0
+                hours = compute / (gpu_tflops * 1e12 * utilization) / 3600.0
                 entry.update(gflops_per_image=fwd / 1e9, train_pflops=compute / 1e15,
                              gpu_hours=hours)
                 total_flops += compute

@@ -199,21 +199,29 @@ def slim_model(model: dict, spec: TierSpec) -> None:
 
 
 def _slim_c4(model: dict, c4: int, spec: TierSpec) -> None:
+    """C4 detectors (TridentNet): RPN and RoI extractor on stage 3, shared head = a slim stage 4.
+
+    The shared head becomes the BasicBlock ``ResLayer`` of ResNet-18 whose input width is the
+    slim stage-3 width (``stage = log2(c4 / 64) + 1``), doubling it; RoIs are pooled to 7x7
+    instead of 14x14 (4x4 after the head's stride 2), the one spatial cut of the slim tiers,
+    since the head runs once per RoI and per branch.
+    """
     model['rpn_head']['in_channels'] = c4
     model['rpn_head']['feat_channels'] = c4
     roi = model['roi_head']
     roi['bbox_roi_extractor']['out_channels'] = c4
     shared = roi.get('shared_head')
-    if shared is not None:
-        # ResLayer of ResNet-18 at stage 3: BasicBlocks from c4 (256) to 512 channels.
-        shared.update(depth=18, stage=3)
-        shared.pop('pretrained', None)
-        shared['init_cfg'] = None
-        shared['norm_eval'] = False
-        shared['norm_cfg'] = dict(shared.get('norm_cfg') or dict(type='BN'), requires_grad=True)
-        roi['bbox_head']['in_channels'] = 2 * c4
-    else:
+    if shared is None:
         roi['bbox_head']['in_channels'] = c4
+        return
+    stage = c4.bit_length() - 64 .bit_length() + 1
+    if stage < 1 or 64 * 2 ** (stage - 1) != c4:
+        raise InputError(f'no ResNet-18 stage takes {c4} channels (expected 64 x 2^k)')
+    shared.update(depth=18, stage=stage, init_cfg=None, norm_eval=False,
+                  norm_cfg=dict(shared.get('norm_cfg') or dict(type='BN'), requires_grad=True))
+    shared.pop('pretrained', None)
+    roi['bbox_roi_extractor']['roi_layer']['output_size'] = 7
+    roi['bbox_head'].update(in_channels=2 * c4, roi_feat_size=4)
 
 
 def _cap(d: dict, key: str, cap: int) -> None:
