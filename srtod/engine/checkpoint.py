@@ -197,7 +197,8 @@ def safe_load(path, map_location=None):
     """
     path = os.path.expanduser(os.fspath(path))
     if not os.path.isfile(path):
-        raise CheckpointError('checkpoint file not found; expected an existing .pth file', path=path)
+        raise CheckpointError('checkpoint file not found; expected an existing .pth file',
+                              path=path)
     context = getattr(torch.serialization, 'safe_globals', None)
     try:
         if context is not None:  # torch >= 2.5

@@ -21,9 +21,6 @@ from srtod.io import write_json
 
 __all__ = ['test_run', 'fps_run', 'read_train_record']
 
-_FAILED_FIELDS = ('failure',)
-
-
 def read_train_record(run_dir: str | Path) -> dict | None:
     """``train.json`` of a run, or None if the run has not been trained here.
 

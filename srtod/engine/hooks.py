@@ -80,7 +80,7 @@ class NonFiniteLossHook(Hook):
 
 @HOOKS.register_module()
 class TrainTimeHook(Hook):
-    """Training wall time summed over attempts: stored in each checkpoint's meta, restored on resume.
+    """Training wall time summed over attempts: kept in each checkpoint's meta, restored on resume.
 
     Time spent after the last checkpoint of a killed attempt is lost work and is not counted.
     """

@@ -104,8 +104,9 @@ def select_resume_checkpoint(work_dir: str | Path, log=_print_log) -> Path | Non
                 'error')
             continue
         meta = checkpoint['meta']
+        level = 'warning' if path != candidates[0] else 'info'  # warn after a fallback
         log(f'resuming from {path} (iteration {meta.get("iter", "?")}, epoch '
-            f'{meta.get("epoch", "?")})', 'warning' if had_any and path != candidates[0] else 'info')
+            f'{meta.get("epoch", "?")})', level)
         return path
     if had_any:
         log('no readable checkpoint left in the work_dir: training restarts from scratch',
