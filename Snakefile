@@ -19,6 +19,9 @@ check_config_keys(config, workflow.source_path("workflow/schemas/config.schema.y
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
