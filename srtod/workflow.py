@@ -169,9 +169,9 @@ def paper_sources(data: dict, datasets) -> dict[str, dict[str, tuple[str, str]]]
     for name in datasets:
         root = data.get(name)
         if not root:
+            expected = sorted({p for split in PAPER_SOURCES[name].values() for p in split})
             problems.append(f'{name}: no path given; add "data={{{name}: PATH}}" to --config '
-                            f'(PATH: the folder '
-                            f'holding {", ".join(sorted({p for s in PAPER_SOURCES[name].values() for p in s}))})')
+                            f'(PATH: the folder holding {", ".join(expected)})')
             continue
         root = Path(root).expanduser().resolve()
         if not root.is_dir():

@@ -328,15 +328,16 @@ def render_table(registry, runs: pd.DataFrame, tier: str, table: str, out_dir: s
                                     for d in data.reproduced[i] - data.published[i]])
     lines += ['## Published', '', markdown_table(header, pub_body), '',
               f'## Reproduced{spread}', '',
-              markdown_table(['row', 'status', 'seeds'] + data.columns + ['t × 255 (init → final)'],
-                             rep_body), '',
+              markdown_table(['row', 'status', 'seeds'] + data.columns
+                             + ['t × 255 (init → final)'], rep_body), '',
               '## Difference (reproduced − published)', '',
               markdown_table(['row'] + data.columns, diff_body), '']
     if 'FPS' in data.columns:
-        devices = sorted({str(d) for d in runs.get('fps_device', pd.Series(dtype=str)).dropna()})
+        devices = sorted({str(d) for d in runs.get('fps_device', pd.Series()).dropna()})
         lines += [f'FPS: batch 1 after warm-up on the test images, measured on '
-                  f'{", ".join(devices) or "–"} at the `{tier}` tier; the published FPS come from '
-                  'other hardware, so compare the SR-TOD / baseline ratios below, not the values.',
+                  f'{", ".join(devices) or "–"} at the `{tier}` tier; the published FPS come '
+                  'from other hardware, so compare the SR-TOD / baseline ratios below, not the '
+                  'values.',
                   '']
     gains = gain_rows(registry, summaries, data)
     if gains:
@@ -347,7 +348,8 @@ def render_table(registry, runs: pd.DataFrame, tier: str, table: str, out_dir: s
                   'Published gain (pub) and reproduced gain (rep) of each SR-TOD row over its '
                   'baseline run; reproduced gains are paired by seed' + spread
                   + '; FPS as a ratio.', '', markdown_table(gain_header, gains), '']
-    lines += ['## Statistics', '', statistics_section(runs, registry, tier, table, results_root), '']
+    lines += ['## Statistics', '',
+              statistics_section(runs, registry, tier, table, results_root), '']
     chart = chart_name(table)
     plot_published_vs_reproduced(
         Path(out_dir) / chart, f'{table}: {title} ({tier} tier)', data.labels, data.columns,
@@ -389,7 +391,7 @@ def render_index(registry, runs: pd.DataFrame, tier: str, tables: list[str],
     counts = {'ok': 0, 'failed': 0, 'incomplete': 0, 'not run': 0}
     for run_id in run_ids:
         counts[summaries[run_id].status if run_id in summaries else 'not run'] += 1
-    versions = sorted({str(v) for v in runs.get('code_version', pd.Series(dtype=str)).dropna()})
+    versions = sorted({str(v) for v in runs.get('code_version', pd.Series()).dropna()})
     lines = [f'# SR-TOD reproduction: `{tier}` tier', '',
              f'Tier `{tier}`: {TIER_DESCRIPTIONS.get(tier, tier)}.', '',
              f'Seeds: {seeds if seeds is not None else "all collected"}. Unique runs of these '
