@@ -138,3 +138,13 @@ def test_extracted_maps_are_what_the_figures_claim(tiny_run):
     first = [a['bbox'] for a in coco['annotations'] if a['image_id'] == coco['images'][0]['id']]
     x, y, w, h = np.array(first, float).T
     np.testing.assert_allclose(m.boxes, np.stack([x, y, x + w, y + h], 1))
+
+
+def test_a_checkpoint_of_another_config_is_refused(tiny_run):
+    import srtod.registry as registry
+    from srtod.analysis import figures as F
+    from srtod.errors import InputError
+    cfg = registry.resolve_config(RUN, TIER).copy()
+    cfg.model.neck.out_channels = 32     # the config changed after training
+    with pytest.raises(InputError, match='does not fit'):
+        F.build_model(cfg, registry.run_dir(TIER, RUN, 0) / 'checkpoint.pth')

@@ -62,7 +62,8 @@ def build_model(cfg, checkpoint: str | Path, device: str = 'cpu'):
     """Build the detector of an mmengine config and load a checkpoint into it (eval mode).
 
     The checkpoint goes through mmengine's ``load_checkpoint``, which ``srtod.engine`` makes
-    safe (weights only).
+    safe (weights only), strictly: every weight of the model must come from the checkpoint
+    with its shape, or an InputError says the checkpoint does not fit the config.
     """
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
@@ -74,7 +75,14 @@ def build_model(cfg, checkpoint: str | Path, device: str = 'cpu'):
                          path=checkpoint)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model = MODELS.build(cfg.model)
-    load_checkpoint(model, str(checkpoint), map_location='cpu', logger='silent')
+    try:   # strict: a weight left at its random init would make a wrong figure, silently
+        load_checkpoint(model, str(checkpoint), map_location='cpu', strict=True,
+                        logger='silent')
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[1:2] or [str(err)[:200]]
+        raise InputError('the checkpoint does not fit the run\'s current config (was the config '
+                         f'changed after training? retrain the run): {first[0].strip()}',
+                         path=checkpoint) from None
     return model.to(device).eval()
 
 
