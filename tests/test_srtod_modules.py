@@ -123,6 +123,10 @@ def test_dgfe_matches_equations(filtration, enhancement, parts):
         assert float(dgfe.filter_map(d)[0, 0, 0, 0]) == 0.5
     # a map that is already at the feature size is used as it is (the resize is the identity)
     torch.testing.assert_close(dgfe(feat, d[..., ::4, ::4]), out)
+    with torch.no_grad():  # the inference path (in-place second product) gives the same values
+        feat_copy = feat.clone()
+        torch.testing.assert_close(dgfe(feat, d), out)
+        assert torch.equal(feat, feat_copy)
 
 
 def test_dgfe_default_enhances_only_where_the_map_passes_the_threshold():

@@ -42,6 +42,8 @@ def build_models(impl_after: str = 'deconv'):
         tuple: (baseline, before, after) detectors in eval mode.
     """
     from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules()  # default scope mmdet, as in the configs
     model = _mmdet_config(CONFIG).model
     model.backbone.init_cfg = None
     model.rpn_head.anchor_generator.scales = [2]  # DroneSwarms (REFERENCE-FACTS section 1)
@@ -70,8 +72,9 @@ def build_models(impl_after: str = 'deconv'):
     return baseline.eval(), before.eval(), after.eval()
 
 
-def _data(seed: int = 0):
+def _data(seed: int = 0, size: tuple[int, int] = (H, W)):
     from mmdet.structures import DetDataSample
+    H, W = size  # noqa: N806
     g = torch.Generator().manual_seed(seed)
     # a smooth background with small bright blobs, closer to a real frame than uniform noise
     low = torch.rand(3, H // 60, W // 60, generator=g) * 255
@@ -97,20 +100,30 @@ def time_call(fn, repeats: int, warmup: int) -> list[float]:
     return times
 
 
-def _enhanced_p2(model, data):
+def _enhanced_p2_and_map(model, data):
+    """P2 after DGFE, and D at the pixels DGFE keeps, as the model's inference path computes them."""
     batch = model.data_preprocessor(copy.deepcopy(data), False)
-    with model._srtod_scope('predict', batch['rec_targets'], batch['data_samples']):
-        return model.extract_feat(batch['inputs'])[0]
+    seen = {}
+    hook = model.dgfe.register_forward_pre_hook(lambda m, args: seen.update(d=args[1].detach().clone()))
+    try:
+        with model._srtod_scope('predict', batch['rec_targets'], batch['data_samples']):
+            p2 = model.extract_feat(batch['inputs'])[0]
+    finally:
+        hook.remove()
+    d = seen['d']
+    if d.shape[-2:] != p2.shape[-2:]:  # the direct path passes the full-resolution map
+        d = d[..., ::model.srtod_stride, ::model.srtod_stride]
+    return p2, d
 
 
 def compare(before, after, data) -> dict:
     """Largest absolute differences between the two SR-TOD implementations."""
     with torch.no_grad():
-        p2_b, p2_a = _enhanced_p2(before, data), _enhanced_p2(after, data)
+        (p2_b, d_b), (p2_a, d_a) = _enhanced_p2_and_map(before, data), _enhanced_p2_and_map(after, data)
         det_b = before.test_step(copy.deepcopy(data))[0].pred_instances
         det_a = after.test_step(copy.deepcopy(data))[0].pred_instances
     out = dict(p2=float((p2_b - p2_a).abs().max()), p2_scale=float(p2_b.abs().max()),
-               dets=(len(det_b), len(det_a)))
+               d=float((d_b - d_a).abs().max()), dets=(len(det_b), len(det_a)))
     if len(det_b) == len(det_a) and len(det_b):
         out['boxes'] = float((det_b.bboxes - det_a.bboxes).abs().max())
         out['scores'] = float((det_b.scores - det_a.scores).abs().max())
@@ -147,18 +160,21 @@ def head_times(p2: torch.Tensor, repeats: int) -> dict:
 def main(argv=None) -> None:
     """Print the benchmark (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--repeats', type=int, default=2)
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--impl', default='deconv', choices=['deconv', 'phases', 'conv_shuffle'],
                         help='up-sampling implementation of "after"')
     parser.add_argument('--skip-head', action='store_true', help='do not time the head implementations')
+    parser.add_argument('--size', default=f'{W}x{H}', help='image WIDTHxHEIGHT (a smaller one for a quick check)')
     args = parser.parse_args(argv)
     torch.set_num_threads(os.cpu_count() or 1)
-    print(f'SR-TOD inference cost, Cascade R-CNN R50-FPN, one {W}x{H} image (padded to {W}x1088), '
+    load = os.getloadavg()[0]
+    w, h = (int(v) for v in args.size.lower().split('x'))
+    print(f'SR-TOD inference cost, Cascade R-CNN R50-FPN, one {w}x{h} image (padded to a multiple of 32), '
           f'CPU, torch {torch.__version__}, {torch.get_num_threads()} threads, '
           f'{args.warmup} warm-up + {args.repeats} timed runs (median)')
     baseline, before, after = build_models(args.impl)
-    data = _data()
+    data = _data(size=(h, w))
     rows = []
     with torch.no_grad():
         for name, model in (('Cascade R-CNN', baseline), ('+ SR-TOD, direct (before)', before),
@@ -172,13 +188,16 @@ def main(argv=None) -> None:
     print(f'SR-TOD overhead ratio (time with / without): before {rows[1][1] / base:.2f}, after {rows[2][1] / base:.2f} '
           f'(paper, DetectoRS on GPU: 12.5/8.9 = {12.5 / 8.9:.2f})')
     diff = compare(before, after, data)
-    print(f'exactness, after vs before: max |dP2| = {diff["p2"]:.2e} (P2 scale {diff["p2_scale"]:.2f}), '
+    print(f'exactness, after vs before: max |dD| = {diff["d"]:.2e}, max |dP2| = {diff["p2"]:.2e} '
+          f'(P2 scale {diff["p2_scale"]:.2f}), '
           f'detections {diff["dets"][0]} vs {diff["dets"][1]}'
           + (f', max |dbox| = {diff["boxes"]:.2e}, max |dscore| = {diff["scores"]:.2e}' if 'boxes' in diff else ''))
+    print(f'load average (1 min) at start {load:.1f}, at end {os.getloadavg()[0]:.1f}, on {os.cpu_count()} cores')
     if not args.skip_head:
         with torch.no_grad():
             p2 = baseline.extract_feat(baseline.data_preprocessor(copy.deepcopy(data), False)['inputs'])[0]
-        print(f'reconstruction head alone on P2 {tuple(p2.shape)} (median of {args.repeats}):')
+        p2 = p2[..., :p2.shape[-2] // 2, :p2.shape[-1] // 2].contiguous()  # a quarter, to keep the run short
+        print(f'reconstruction head alone on a quarter of P2, {tuple(p2.shape)} (median of {args.repeats}):')
         for name, (full, sampled) in head_times(p2, args.repeats).items():
             print(f'  {name:50s} full I_r {full:6.2f} s   I_r[::4, ::4] only {sampled:6.2f} s')
 

@@ -157,11 +157,12 @@ class DGFE(BaseModule):
             return feat * m
         if self.enhancement == 'concat':
             return self.fuse(torch.cat([feat, m], dim=1))
-        out = feat
-        if self.mlp is not None:
-            out = self.reweighting(feat) * out
+        if self.mlp is None:  # parts='dm'
+            return feat * (m + 1)
+        out = self.reweighting(feat) * feat
         if 'dm' in self.parts:
-            out = out * (m + 1)
+            # in inference the second product reuses the first one's memory (same values)
+            out = out.mul_(m + 1) if not torch.is_grad_enabled() else out * (m + 1)
         return out
 
     def threshold_value(self) -> float | None:
