@@ -203,6 +203,11 @@ def test_enhanced_level_equals_full_resolution_reference(diff_map, mode):
     assert set(binary.unique().tolist()) <= {0.0, 0.5, 1.0} and 0 < float(binary.mean()) < 1
     assert maps['reconstruction'].shape == data['rec_targets'].shape
     assert maps["threshold"] == pytest.approx(0.3)
+    # the direct computation (the benchmark's "before") gives the same enhanced level
+    model.srtod_shortcuts = False
+    with model._srtod_scope(mode, data['rec_targets'], data['data_samples']):
+        direct = model.extract_feat(data['inputs'])
+    torch.testing.assert_close(direct[0], feats[0], rtol=1e-5, atol=1e-5)
     # without rec_targets the target is recovered from the normalised input (padding zeroed)
     recovered = model._srtod_targets(data['inputs'], None, data['data_samples'])
     torch.testing.assert_close(recovered, data['rec_targets'], rtol=0, atol=1e-5)
