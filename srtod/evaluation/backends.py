@@ -337,14 +337,33 @@ def _faster_eval(gt: GroundTruth, dets: Detections, image_ids, category_ids):
         per_batch.append((len(b_imgs), _C.COCOevalEvaluateImages(
             p.areaRng, p.maxDets[-1], p.iouThrs, ious, gt_set, dt_set, b_imgs, p.catIds, True)))
         del ious
-    # the C++ indexes evaluations as [category][area range][image]
-    evals = []
-    for c in range(n_cat):
-        for a in range(n_area):
-            for nb, ev_b in per_batch:
-                start = (c * n_area + a) * nb
-                evals.extend(ev_b[start:start + nb])
-    ev.eval = _C.COCOevalAccumulate(copy.deepcopy(p), evals)
+    # the C++ indexes evaluations as [category][area range][image]. Its accumulation costs
+    # per (area range, maxDets) pair, so it runs on what the summary reads: precision and recall
+    # at maxDets[-1] for every area range, recall at the smaller maxDets for 'all' only.
+    def gather(areas):
+        out = []
+        for c in range(n_cat):
+            for a in areas:
+                for nb, ev_b in per_batch:
+                    start = (c * n_area + a) * nb
+                    out.extend(ev_b[start:start + nb])
+        return out
+
+    last = copy.deepcopy(p)
+    last.maxDets = [p.maxDets[-1]]
+    full = _C.COCOevalAccumulate(last, gather(range(n_area)))
+    small = copy.deepcopy(p)
+    small.maxDets = list(p.maxDets[:-1])
+    small.areaRng, small.areaRngLbl = [p.areaRng[0]], [p.areaRngLbl[0]]
+    part = _C.COCOevalAccumulate(small, gather([0])) if small.maxDets else None
+    T, R, K, M = len(p.iouThrs), len(p.recThrs), len(p.catIds), len(p.maxDets)
+    precision = -np.ones((T, R, K, n_area, M))
+    recall = -np.ones((T, K, n_area, M))
+    precision[..., -1:] = np.asarray(full['precision']).reshape(T, R, K, n_area, 1)
+    recall[..., -1:] = np.asarray(full['recall']).reshape(T, K, n_area, 1)
+    if part is not None:
+        recall[:, :, :1, :-1] = np.asarray(part['recall']).reshape(T, K, 1, M - 1)
+    ev.eval = {'precision': precision, 'recall': recall}
     return ev
 
 
