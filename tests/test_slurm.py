@@ -38,8 +38,11 @@ def _sbatch(cluster, tmp_path, name: str, command: str) -> str:
 
 def test_batch_jobs_run_and_are_recorded(slurm_cluster, tmp_path):
     cluster = slurm_cluster
-    assert cluster.run('sinfo', '--noheader', '--Node', '--format=%N|%t|%c|%G').split('|')[0] \
-        == HOST
+    node, state, cpus, gres = cluster.run('sinfo', '--noheader', '--Node',
+                                          '--format=%N|%t|%c|%G').strip().split('|')
+    # This machine, with every CPU schedulable, and the stand-in GPUs.
+    assert (node, state, int(cpus)) == (HOST, 'idle', os.cpu_count())
+    assert gres == f'gpu:{cluster.gpus}'
     ok = _sbatch(cluster, tmp_path, 'ok', 'echo "job=$SLURM_JOB_ID node=$SLURMD_NODENAME"')
     bad = _sbatch(cluster, tmp_path, 'bad', 'exit 3')
     records = wait_for(lambda: (lambda r: r if {ok, bad} <= set(r) else None)(cluster.jobcomp()),

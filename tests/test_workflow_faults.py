@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -99,20 +100,47 @@ def _logged_iterations(work_dir: Path) -> list[list[int]]:
     return attempts
 
 
-def _max_iters(run: str) -> int:
+def _schedule(run: str) -> tuple[int, int, int]:
+    """(max_iters, checkpoint interval, checkpoints kept; 0 = all) of the run's tiny config."""
     from srtod.registry import resolve_config
-    return int(resolve_config(run, 'tiny').train_cfg.max_iters)
+    cfg = resolve_config(run, 'tiny')
+    hook = cfg.default_hooks.checkpoint
+    keep = hook.get('max_keep_ckpts', -1)
+    return int(cfg.train_cfg.max_iters), int(hook.interval), max(int(keep), 0)
+
+
+def _kept(at: int, interval: int, keep: int) -> list[int]:
+    """Iterations whose checkpoints are on disk after iteration ``at``."""
+    saved = list(range(interval, at + 1, interval))
+    return saved[-keep:] if keep else saved
+
+
+@pytest.fixture(scope='module')
+def tiny_data(tmp_path_factory):
+    """A working directory whose tiny-tier data of the table is made and validated (the data
+    gate passed), copied by each test that trains, so the data jobs run once per module."""
+    template = tmp_path_factory.mktemp('tiny-data') / 'wf'
+    proc = run_snakemake(template, 'results/tiny/data/ready.json', '--cores', '2', *CONFIG)
+    assert proc.returncode == 0, tail(proc.stdout)
+    return template
+
+
+def _workdir(template: Path, dest: Path) -> Path:
+    """A copy of ``template`` (modification times kept, so Snakemake sees the data as done)."""
+    shutil.copytree(template, dest, symlinks=True,
+                    ignore=shutil.ignore_patterns('locks', '*.out'))
+    return dest
 
 
 # --- SIGKILL mid-run, then rerun --------------------------------------------------------------
 
-def test_killed_training_resumes_on_rerun(tmp_path):
-    work = tmp_path / 'wf'
+def test_killed_training_resumes_on_rerun(tiny_data, tmp_path):
+    work = _workdir(tiny_data, tmp_path / 'wf')
     hold = tmp_path / 'hold'
     hold.mkdir()
     (hold / 'sitecustomize.py').write_text(HOLD_SITECUSTOMIZE)
-    max_iters = _max_iters(BASELINE)
-    interval = 2  # the tiny tier saves a checkpoint every 2 iterations (srtod/tiers.py)
+    max_iters, interval, keep = _schedule(BASELINE)
+    assert _schedule(RH_ONLY) == (max_iters, interval, keep)
     assert max_iters >= 2 * interval, 'the tiny tier needs two checkpoints for this test'
     # BASELINE is killed after its first checkpoint; RH_ONLY after its last one (the training
     # loop is over, train.json not yet written), and that newest checkpoint is then truncated.
@@ -121,7 +149,7 @@ def test_killed_training_resumes_on_rerun(tmp_path):
     env = workflow_env(PYTHONPATH=str(hold), SRTOD_TEST_HOLD=';'.join(
         f'{run}@{k}' for run, k in holds.items()), SRTOD_TEST_HOLD_DIR=str(hold))
 
-    proc, out = start_snakemake(work, '--cores', '2', '--keep-going', *CONFIG, *targets,
+    proc, out = start_snakemake(work, *targets, '--cores', '2', '--keep-going', *CONFIG,
                                 env=env, log_name='first')
     try:
         markers = {run: hold / (run.replace('/', '__') + '.held') for run in holds}
@@ -136,8 +164,8 @@ def test_killed_training_resumes_on_rerun(tmp_path):
         returncode = proc.wait(timeout=300)
     finally:
         kill_group(proc)
-    first = out.read_text()
     assert returncode != 0, 'a killed training must fail its job'
+    assert 'Error in rule mmdet_train' in out.read_text()
 
     for run, k in holds.items():
         run_dir = _run_dir(work, run)
@@ -145,43 +173,49 @@ def test_killed_training_resumes_on_rerun(tmp_path):
         # mmengine work_dir with its checkpoints is still there.
         assert not (run_dir / 'train.json').exists() and not (run_dir / 'checkpoint.pth').exists()
         saved = sorted(p.name for p in (run_dir / 'train').glob('iter_*.pth'))
-        assert saved == [f'iter_{i}.pth' for i in range(interval, k + 1, interval)], (run, saved)
+        assert saved == [f'iter_{i}.pth' for i in _kept(k, interval, keep)], (run, saved)
         assert (run_dir / 'train' / 'last_checkpoint').exists()
-    assert 'mmdet_train' in first
 
     newest = _run_dir(work, RH_ONLY) / 'train' / f'iter_{max_iters}.pth'
     newest.write_bytes(newest.read_bytes()[:4096])   # a write cut short by a full disk or a kill
+    older = _kept(max_iters, interval, keep)[:-1]
+    resume_at = {BASELINE: interval, RH_ONLY: older[-1] if older else 0}
 
-    second = run_snakemake(work, '--cores', '2', '--keep-going', *CONFIG, *targets,
+    second = run_snakemake(work, *targets, '--cores', '2', '--keep-going', *CONFIG,
                            log_name='second')
     assert second.returncode == 0, tail(second.stdout)
+    assert 'rule srtod_synth' not in second.stdout and 'rule srtod_validate' not in second.stdout
 
-    for run in holds:
+    for run, start in resume_at.items():
         run_dir = _run_dir(work, run)
         record = _read_json(run_dir / 'train.json')
         assert record['status'] == 'ok' and record['run_id'] == run
         # The same iteration count as an uninterrupted run: the config's max_iters.
         assert record['iterations'] == record['max_iterations'] == max_iters
-        assert Path(record['resumed_from']).name == f'iter_{interval}.pth', record
         log = (work / 'logs' / 'tiny' / run / 'seed0' / 'train.log').read_text()
-        assert f'iter_{interval}.pth' in log and 'resuming from' in log
-        # mmengine's own log: the second attempt went on after the checkpoint, not from 1.
+        if start:
+            assert Path(record['resumed_from']).name == f'iter_{start}.pth', record
+            assert f'resuming from {run_dir.relative_to(work) / "train"}' in log or \
+                f'iter_{start}.pth' in log, tail(log)
+        else:
+            assert record['resumed_from'] is None and 'restarts from scratch' in log, tail(log)
+        # mmengine's own log: the second attempt went on after the checkpoint.
         attempts = _logged_iterations(run_dir / 'train')
-        assert attempts[-1] == list(range(interval + 1, max_iters + 1)), (run, attempts)
+        assert attempts[-1] == list(range(start + 1, max_iters + 1)), (run, attempts)
+        assert len(attempts) == 2 and attempts[0] == list(range(1, holds[run] + 1)), attempts
 
-    # The truncated checkpoint was named, set aside, and the run fell back to the previous one.
+    # The truncated checkpoint was named in the log and set aside, never loaded silently.
     log = (work / 'logs' / 'tiny' / RH_ONLY / 'seed0' / 'train.log').read_text()
-    assert str(newest.name) in log and 'corrupt' in log
+    assert newest.name in log and 'corrupt' in log, tail(log)
     assert newest.with_name(newest.name + '.corrupt').exists()
-    assert _logged_iterations(_run_dir(work, BASELINE) / 'train')[0] == list(range(1, interval + 1))
 
 
 # --- a NaN loss in one run ------------------------------------------------------------------
 
-def test_nan_loss_fails_one_run_and_the_report_says_why(tmp_path):
-    work = tmp_path / 'wf'
+def test_nan_loss_fails_one_run_and_the_report_says_why(tiny_data, tmp_path):
+    work = _workdir(tiny_data, tmp_path / 'wf')
     env = workflow_env(SRTOD_INJECT_NAN_AT='2', SRTOD_INJECT_NAN_RUN=RH_ONLY)
-    proc = run_snakemake(work, '--cores', '2', '--keep-going', *CONFIG, 'reports/tiny/index.md',
+    proc = run_snakemake(work, 'reports/tiny/index.md', '--cores', '2', '--keep-going', *CONFIG,
                          env=env, timeout=900)
     # A model failure is a result: no job failed.
     assert proc.returncode == 0, tail(proc.stdout)
@@ -201,9 +235,9 @@ def test_nan_loss_fails_one_run_and_the_report_says_why(tmp_path):
         assert 'AP' in _read_json(_run_dir(work, run) / 'metrics.json')['metrics']
 
     report = (work / 'reports' / 'tiny' / f'{TABLE}.md').read_text()
-    row = [line for line in report.splitlines() if RH_ONLY in line or '| RH |' in line]
-    assert row and any('failed' in line for line in row), report
-    assert reason in report or reason.split(':')[0] in report, report
+    # The row of the reproduced table: failed, with the reason and the iteration.
+    row = [line for line in report.splitlines() if line.startswith('| RH | failed')]
+    assert len(row) == 1 and reason in row[0] and 'iteration 2' in row[0], report
 
 
 # --- bad input ------------------------------------------------------------------------------
@@ -231,11 +265,10 @@ def finished_results(tmp_path):
     (('--config', 'tier=paper', 'tables=[T4]'), 'droneswarms: no path given'),
     (('--config', 'tier=paper', 'tables=[T4]', 'data={droneswarms: /nonexistent/DroneSwarms}'),
      '/nonexistent/DroneSwarms is not a folder'),
-    (('--config', 'tier=tiny', 'tables=[T4]',
-      'results/tiny/droneswarms/cascade_rcnn+srtod-bogus/seed0/train.json'),
-     'cascade_rcnn+srtod-bogus'),
-    (('--config', 'tier=tiny', 'tables=[T4]', 'results/tiny/../../escape/seed0/train.json'),
-     'escape'),
+    (('results/tiny/droneswarms/cascade_rcnn+srtod-bogus/seed0/train.json',
+      '--config', 'tier=tiny', 'tables=[T4]'), 'No rule to produce'),
+    (('results/tiny/../../escape/seed0/train.json', '--config', 'tier=tiny', 'tables=[T4]'),
+     'No rule to produce'),
 ], ids=['unknown-table', 'unknown-tier', 'unknown-dataset-key',
         'paper-without-data-path', 'paper-missing-data-path', 'unknown-run-id', 'path-escape'])
 def test_bad_input_stops_before_any_job(finished_results, args, expected):
@@ -244,6 +277,7 @@ def test_bad_input_stops_before_any_job(finished_results, args, expected):
     proc = run_snakemake(work, '--cores', '1', *args, timeout=300)
     assert proc.returncode != 0, tail(proc.stdout)
     assert expected in proc.stdout, tail(proc.stdout)
+    assert 'Invalid config definition' not in proc.stdout, tail(proc.stdout)
     # Stopped before any job: nothing ran, nothing under results/ changed, no data made.
     assert 'Select jobs to execute' not in proc.stdout and 'rule srtod_synth' not in proc.stdout
     assert _snapshot(work / 'results') == before

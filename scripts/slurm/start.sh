@@ -69,6 +69,12 @@ while [ "$slurmd_port" = "$ctld_port" ]; do slurmd_port=$(free_port 6818); done
 
 host=$(hostname -s)
 cpus=$(nproc)
+# The node's topology as slurmd detects it (CPUs alone, without sockets and cores, would make
+# slurmctld count a single CPU).
+node_hw=$(SLURM_CONF=/nonexistent slurmd -C 2>/dev/null | head -n 1 \
+  | grep -o 'CPUs=[0-9]* Boards=[0-9]* SocketsPerBoard=[0-9]* CoresPerSocket=[0-9]* ThreadsPerCore=[0-9]*' || true)
+[ -n "$node_hw" ] || node_hw="CPUs=$cpus Sockets=1 CoresPerSocket=$cpus ThreadsPerCore=1"
+cpus=$(echo "$node_hw" | sed -n 's/.*CPUs=\([0-9]*\).*/\1/p')
 mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
 mem_mb=$(( mem_kb * 9 / 10 / 1024 ))   # leave slurmd's memory check some room
 user=$(id -un)
@@ -103,7 +109,7 @@ fi
 mkdir -p "$state/spool/slurmd-$host"
 sed -e "s|@STATE_DIR@|$state|g" -e "s|@HOST@|$host|g" -e "s|@USER@|$user|g" \
     -e "s|@CTLD_PORT@|$ctld_port|g" -e "s|@SLURMD_PORT@|$slurmd_port|g" \
-    -e "s|@CPUS@|$cpus|g" -e "s|@MEM_MB@|$mem_mb|g" -e "s|@PARTITION@|$partition|g" \
+    -e "s|@NODE_HW@|$node_hw|g" -e "s|@MEM_MB@|$mem_mb|g" -e "s|@PARTITION@|$partition|g" \
     -e "s|@MIN_JOB_AGE@|$min_job_age|g" -e "s|@GRES_TYPES@|$gres_types|g" \
     -e "s|@NODE_GRES@|$node_gres|g" \
     "$here/slurm.conf.in" > "$state/slurm.conf"
