@@ -59,15 +59,17 @@ def tiny_run(tmp_path, monkeypatch):
 
 
 def test_figures_for_a_tiny_run(tiny_run):
-    from srtod.analysis.figure_commands import FIGURE_FILES, make_dataset_figure, make_figures
+    from srtod.analysis.figure_commands import (FIGURE_FILES, PANEL_FILE, make_dataset_figure,
+                                                make_figures)
     root, coco = tiny_run
     result = make_figures(RUN, TIER, seed=0, images=4, figure_images=2, crop=32, device='cpu')
     out = root / 'reports' / TIER / 'figures' / RUN
     for name in FIGURE_FILES:
         path = out / name
         assert path.is_file() and path.stat().st_size > 2000, name
-        if name.endswith('.png'):
-            assert path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+        assert path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    with np.load(root / 'results' / TIER / RUN / 'seed0' / PANEL_FILE) as panel:
+        assert panel['image'].shape == (32, 32, 3) and panel['diff_map'].shape == (32, 32)
     saved = json.loads((root / 'results' / TIER / RUN / 'seed0' / 'separation.json').read_text())
     assert saved['status'] == 'ok' and saved['images'] == 4 and saved['baseline'] == BASE
     sep = saved['separation']

@@ -2,8 +2,8 @@
 
 ``srtod figures RUN_ID --tier T [--seed S]`` loads ``results/<tier>/<run id>/seed<S>/checkpoint.pth``,
 runs it on test images and writes, under ``reports/<tier>/figures/<run id>/``, the paper's
-Fig. 1, 3 and 4 as PNGs plus ``panel.npz`` (the crop that supplement Fig. 1 reuses), and the
-measured separation to ``results/<tier>/<run id>/seed<S>/separation.json``.
+Fig. 1, 3 and 4 as PNGs, and to ``results/<tier>/<run id>/seed<S>/`` the measured separation
+(``separation.json``) and ``figure_panel.npz`` (the crop that supplement Fig. 1 reuses).
 ``srtod figures --tier T --datasets RUN_ID ...`` draws supplement Fig. 1 from those runs' panels.
 ``srtod claims --tier T`` writes ``reports/<tier>/claims.md`` (srtod.analysis.claims).
 """
@@ -20,7 +20,9 @@ from srtod.io import atomic_open, write_json
 
 #: The files ``srtod figures RUN_ID`` writes in ``reports/<tier>/figures/<run id>/``.
 FIGURE_FILES = ('fig1_difference_map.png', 'fig3_pixel_vs_highfreq.png',
-                'fig4_dgfe_features.png', 'panel.npz')
+                'fig4_dgfe_features.png')
+#: Beside separation.json: the arrays of the run's supplement-Fig. 1 column.
+PANEL_FILE = 'figure_panel.npz'
 DATASETS_FIGURE = 'difference_maps_datasets.png'
 HF_CUTOFF = 1 / 32
 
@@ -114,9 +116,9 @@ def make_figures(run_id: str, tier: str, seed: int = 0, images: int = 100,
     if train.get('status') == 'failed':
         reason = (train.get('failure') or {}).get('reason', 'unknown reason')
         result.update(status='failed', failure=train.get('failure'))
-        for name in FIGURE_FILES[:3]:
+        for name in FIGURE_FILES:
             _placeholder(out_dir / name, f'{run_id}: training failed ({reason}); no figure')
-        with atomic_open(out_dir / FIGURE_FILES[3], 'wb') as f:
+        with atomic_open(rdir / PANEL_FILE, 'wb') as f:
             np.savez_compressed(f, failed=np.array(True))
         write_json(rdir / 'separation.json', result)
         return result
@@ -166,7 +168,7 @@ def make_figures(run_id: str, tier: str, seed: int = 0, images: int = 100,
     F.plot_fig4([(m, F.choose_crop(m.boxes, m.areas, *m.diff_map.shape, crop))
                  for _, m in kept], out_dir / FIGURE_FILES[2], f'Fig. 4 - {label}')
     panel = F.crop_panel(best, box, run_id.split('/')[0])
-    with atomic_open(out_dir / FIGURE_FILES[3], 'wb') as f:
+    with atomic_open(rdir / PANEL_FILE, 'wb') as f:
         np.savez_compressed(f, **{k: np.asarray(v) for k, v in panel.items()})
 
     def ratio(pairs):
@@ -190,13 +192,13 @@ def make_figures(run_id: str, tier: str, seed: int = 0, images: int = 100,
     return result
 
 
-def make_dataset_figure(tier: str, run_ids, reports_root='reports') -> Path:
+def make_dataset_figure(tier: str, run_ids, reports_root='reports', seed: int = 0) -> Path:
     """Supplement Fig. 1 from the panels of ``run_ids`` (written by ``make_figures``)."""
     from srtod.analysis.figures import plot_datasets
 
     panels = []
     for run_id in run_ids:
-        path = figures_dir(tier, run_id, reports_root) / 'panel.npz'
+        path = _run_dir(tier, run_id, seed) / PANEL_FILE
         if not path.is_file():
             raise InputError(f'no panel for {run_id}; run `srtod figures {run_id} --tier '
                              f'{tier}` first', path=path)
@@ -266,5 +268,5 @@ def add_commands(subparsers) -> None:
     c.set_defaults(func=_claims)
 
 
-__all__ = ['FIGURE_FILES', 'DATASETS_FIGURE', 'figures_dir', 'dataset_panel_runs',
+__all__ = ['FIGURE_FILES', 'PANEL_FILE', 'DATASETS_FIGURE', 'figures_dir', 'dataset_panel_runs',
            'make_figures', 'make_dataset_figure', 'add_commands']

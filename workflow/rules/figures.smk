@@ -2,14 +2,15 @@
 # separation of its difference map (separation.json); supplement Fig. 1 across the datasets of
 # the tier; then reports/<tier>/claims.md, the paper's claims with this run's evidence.
 # Logic lives in srtod/analysis/{figure_commands,figures,separation,stats,claims}.py.
-from srtod.analysis.figure_commands import DATASETS_FIGURE, FIGURE_FILES, dataset_panel_runs
+from srtod.analysis.figure_commands import (
+    DATASETS_FIGURE,
+    FIGURE_FILES,
+    PANEL_FILE,
+    dataset_panel_runs,
+)
 
 SRTOD_RUNS = [run for run in RUN_IDS if REGISTRY.runs[run].srtod]
 FIGURES_SEED = 0
-
-
-def figures_dir(run):
-    return f"{REPORTS}/figures/{run}"
 
 
 def figures_baseline(wildcards):
@@ -33,9 +34,8 @@ rule srtod_figures:
                 subcategory="{run}",
             )
             for name in FIGURE_FILES
-            if name.endswith(".png")
         ],
-        panel=f"reports/{{tier}}/figures/{{run}}/panel.npz",
+        panel=f"results/{{tier}}/{{run}}/seed{FIGURES_SEED}/{PANEL_FILE}",
         separation=f"results/{{tier}}/{{run}}/seed{FIGURES_SEED}/separation.json",
     log:
         "logs/{tier}/figures/{run}.log",
@@ -49,7 +49,7 @@ rule srtod_figures:
 
 rule srtod_figures_datasets:
     input:
-        [f"{figures_dir(run)}/panel.npz" for run in dataset_panel_runs(SRTOD_RUNS)],
+        [f"{run_dir(run, FIGURES_SEED)}/{PANEL_FILE}" for run in dataset_panel_runs(SRTOD_RUNS)],
     output:
         report(
             f"reports/{{tier}}/figures/{DATASETS_FIGURE}",
