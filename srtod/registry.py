@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import re
 from pathlib import Path
 from typing import Iterable
@@ -438,6 +439,15 @@ def run_dir(tier: str, run_id: str, seed: int, root: str | Path = 'results') -> 
     return Path(root) / tier / run_id / f'seed{int(seed)}'
 
 
+@functools.lru_cache(maxsize=64)
+def _paper_config(path: str, mtime_ns: int):
+    """A run's paper config file, parsed once per process (callers never modify it)."""
+    from mmengine.config import Config
+
+    ensure_pkg_resources()
+    return Config.fromfile(path)
+
+
 def resolve_config(run_id: str, tier: str, seed: int = 0, work_dir: str | Path | None = None,
                    registry: Registry | None = None, data_root: str | Path | None = None):
     """The mmengine config that training uses for a run in a tier.
@@ -460,10 +470,7 @@ def resolve_config(run_id: str, tier: str, seed: int = 0, work_dir: str | Path |
     run = registry.get_run(run_id)
     if not run.config_path.is_file():
         raise InputError(f'run {run_id!r} has no mmdet config', path=run.config_path)
-    from mmengine.config import Config
-
-    ensure_pkg_resources()
-    cfg = Config.fromfile(str(run.config_path))
+    cfg = _paper_config(str(run.config_path), run.config_path.stat().st_mtime_ns)
     if work_dir is None:
         work_dir = run_dir(tier, run_id, seed) / 'train'
     if data_root is None:
