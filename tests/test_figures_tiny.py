@@ -90,7 +90,7 @@ def test_figures_for_a_tiny_run(tiny_run):
     auc = sep['buckets']['all']['auc']
     assert 0.0 <= auc <= 1.0 and not math.isnan(auc)
     assert sep['threshold'] == pytest.approx(40 / 255, rel=1e-5)
-    assert saved['threshold']['moved'] is True
+    assert saved['threshold']['changed'] is True and saved['threshold']['moved'] is False
     assert saved['threshold']['change_255'] == pytest.approx(-40e-6, rel=1e-3)
     assert set(saved['feature_contrast']) == {'p2_before', 'p2_after', 'baseline_p2'}
     assert all(v is not None and v > 0 for v in saved['feature_contrast'].values())

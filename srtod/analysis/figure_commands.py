@@ -56,12 +56,16 @@ def dataset_panel_runs(run_ids) -> list[str]:
 
 
 def _threshold_summary(train: dict) -> dict:
+    """t at the start and end of training; ``moved``: by at least 0.1/255 (as claims.md)."""
     thr = train.get('threshold') if isinstance(train.get('threshold'), dict) else {}
     init, final = thr.get('init'), thr.get('final')
-    out = dict(init=init, final=final, moved=None, change=None, change_255=None)
+    from srtod.analysis.claims import THRESHOLD_MOVE
+
+    out = dict(init=init, final=final, changed=None, moved=None, change=None, change_255=None)
     if init is not None and final is not None:
         change = float(final) - float(init)
-        out.update(moved=bool(change != 0.0), change=change, change_255=change * 255.0,
+        out.update(changed=bool(change != 0.0), moved=bool(abs(change) >= THRESHOLD_MOVE),
+                   change=change, change_255=change * 255.0,
                    relative_change=(change / float(init) if init else None))
     return out
 
