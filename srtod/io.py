@@ -19,6 +19,7 @@ def atomic_open(path: str | os.PathLike, mode: str = 'w', **kwargs) -> Iterator[
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
     try:
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
@@ -31,6 +32,12 @@ def atomic_open(path: str | os.PathLike, mode: str = 'w', **kwargs) -> Iterator[
         except FileNotFoundError:
             pass
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
