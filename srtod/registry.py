@@ -15,6 +15,7 @@ import dataclasses
 import difflib
 import functools
 import re
+import warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -445,7 +446,9 @@ def _paper_config(path: str, mtime_ns: int):
     from mmengine.config import Config
 
     ensure_pkg_resources()
-    return Config.fromfile(path)
+    with warnings.catch_warnings():  # mmengine's own pkg_resources deprecation notice
+        warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
+        return Config.fromfile(path)
 
 
 def resolve_config(run_id: str, tier: str, seed: int = 0, work_dir: str | Path | None = None,
