@@ -172,15 +172,21 @@ def main(argv=None) -> None:
     w, h = (int(v) for v in args.size.lower().split('x'))
     print(f'SR-TOD inference cost, Cascade R-CNN R50-FPN, one {w}x{h} image (padded to a multiple of 32), '
           f'CPU, torch {torch.__version__}, {torch.get_num_threads()} threads, '
-          f'{args.warmup} warm-up + {args.repeats} timed runs (median)')
+          f'{args.warmup} warm-up + {args.repeats} timed runs each, interleaved (median)')
     baseline, before, after = build_models(args.impl)
     data = _data(size=(h, w))
-    rows = []
+    models = {'Cascade R-CNN': baseline, '+ SR-TOD, direct (before)': before,
+              f'+ SR-TOD, exact speed-ups (after, {args.impl})': after}
+    times = {name: [] for name in models}
     with torch.no_grad():
-        for name, model in (('Cascade R-CNN', baseline), ('+ SR-TOD, direct (before)', before),
-                            (f'+ SR-TOD, exact speed-ups (after, {args.impl})', after)):
-            times = time_call(lambda: model.test_step(copy.deepcopy(data)), args.repeats, args.warmup)
-            rows.append((name, statistics.median(times), times))
+        # interleaved (baseline, before, after, baseline, ...) so that a change of the machine's
+        # load during the run affects the three alike
+        for rep in range(args.warmup + args.repeats):
+            for name, model in models.items():
+                t = time_call(lambda: model.test_step(copy.deepcopy(data)), 1, 0)[0]
+                if rep >= args.warmup:
+                    times[name].append(t)
+    rows = [(name, statistics.median(ts), ts) for name, ts in times.items()]
     base = rows[0][1]
     print(f'{"model":58s} {"s/image":>8s} {"FPS":>7s} {"ratio":>6s}  runs')
     for name, med, times in rows:
