@@ -184,6 +184,8 @@ class SRTODMixin:
             if training:
                 mask = gt_box_mask(state.data_samples, feat.shape[-2:], s, device=feat.device)
                 state.losses['loss_pdm'] = self.loss_pdm(logits, mask)
+            if self.dgfe is None:
+                return tuple(x)
             diff = torch.sigmoid(logits)
         else:
             if not training and self.dgfe is None:
