@@ -53,7 +53,9 @@ def test_batch_jobs_run_and_are_recorded(slurm_cluster, tmp_path):
     # The job really ran through slurmd: it saw its own id and node.
     assert (tmp_path / 'ok.out').read_text().split() == [f'job={ok}', f'node={HOST}']
     # Finished jobs stay visible to squeue (MinJobAge), which the executor's status check reads.
-    jobs = cluster.jobs()
+    jobs = wait_for(lambda: (lambda j: j if j[ok]['state'] != 'COMPLETING' and
+                             j[bad]['state'] != 'COMPLETING' else None)(cluster.jobs()),
+                    timeout=30, what='both jobs to leave COMPLETING')
     assert jobs[ok]['state'] == 'COMPLETED' and jobs[bad]['state'] == 'FAILED'
 
 

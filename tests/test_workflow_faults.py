@@ -22,6 +22,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -208,6 +209,61 @@ def test_killed_training_resumes_on_rerun(tiny_data, tmp_path):
     log = (work / 'logs' / 'tiny' / RH_ONLY / 'seed0' / 'train.log').read_text()
     assert newest.name in log and 'corrupt' in log, tail(log)
     assert newest.with_name(newest.name + '.corrupt').exists()
+
+
+# --- a full disk while a checkpoint is written ----------------------------------------------
+
+def _mount_tmpfs(path: Path, size_mb: int, remount: bool = False) -> subprocess.CompletedProcess:
+    options = f'{"remount," if remount else ""}size={size_mb}m'
+    return subprocess.run(['mount', '-t', 'tmpfs', '-o', options, 'tmpfs', str(path)],
+                          capture_output=True, text=True)
+
+
+def _can_mount_tmpfs() -> bool:
+    if os.geteuid() != 0 or shutil.which('mount') is None:
+        return False
+    probe = Path(tempfile.mkdtemp(prefix='srtod-tmpfs-probe-'))
+    try:
+        if _mount_tmpfs(probe, 1).returncode != 0:
+            return False
+        subprocess.run(['umount', str(probe)], capture_output=True)
+        return True
+    finally:
+        probe.rmdir()
+
+
+@pytest.mark.skipif(not _can_mount_tmpfs(), reason='needs root and tmpfs mounts (a small disk)')
+def test_disk_full_while_writing_results_then_rerun_resumes(tiny_data, tmp_path):
+    work = _workdir(tiny_data, tmp_path / 'wf')
+    run_dir = _run_dir(work, BASELINE)
+    run_dir.mkdir(parents=True)
+    target = f'results/tiny/{BASELINE}/seed0/train.json'
+    max_iters, interval, keep = _schedule(BASELINE)
+    # The run's folder on a small disk: room for the work_dir (one 25.5 MB training checkpoint
+    # of this tiny model at a time) but not also for the 12.8 MB final weights, so the disk
+    # fills while train writes its results.
+    assert _mount_tmpfs(run_dir, 32).returncode == 0
+    try:
+        first = run_snakemake(work, target, '--cores', '1', *CONFIG, log_name='full')
+        assert first.returncode != 0, tail(first.stdout)
+        log = (work / 'logs' / 'tiny' / BASELINE / 'seed0' / 'train.log').read_text()
+        assert 'No space left on device' in log, tail(log)
+        # An infrastructure failure: no result file, not even a partial one or a temporary.
+        assert sorted(p.name for p in run_dir.iterdir()) == ['train'], list(run_dir.iterdir())
+        last = run_dir / 'train' / f'iter_{max_iters}.pth'
+        assert last.exists()
+
+        assert _mount_tmpfs(run_dir, 400, remount=True).returncode == 0   # space freed
+        second = run_snakemake(work, target, '--cores', '1', *CONFIG, log_name='freed')
+        assert second.returncode == 0, tail(second.stdout)
+        record = _read_json(run_dir / 'train.json')
+        assert record['status'] == 'ok' and record['iterations'] == max_iters
+        # Resumed from the last checkpoint: no iteration trained twice.
+        assert Path(record['resumed_from']).name == last.name, record
+        attempts = _logged_iterations(run_dir / 'train')
+        assert attempts[0] == list(range(1, max_iters + 1)) and attempts[-1] == [], attempts
+    finally:
+        subprocess.run(['umount', str(run_dir)], capture_output=True)
 
 
 # --- a NaN loss in one run ------------------------------------------------------------------
