@@ -182,10 +182,18 @@ def forward_flops(cfg, hw: tuple[int, int]) -> int:
         data = model.data_preprocessor(dict(inputs=[image], data_samples=[sample]), False)
     extra = {k: v for k, v in data.items() if k not in ('inputs', 'data_samples')}
     # torch's dispatch-level counter: no tracing, so every detector (SR-TOD's included) counts
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(data['inputs'], data['data_samples'], mode='tensor', **extra)
-    return int(counter.get_total_flops())
+    # 'tensor' mode is the network alone; some heads cannot run it on an untrained model (no
+    # proposal survives), and then the whole 'predict' pass (with post-processing) is counted
+    for mode in ('tensor', 'predict'):
+        counter = FlopCounterMode(display=False)
+        try:
+            with torch.no_grad(), counter:
+                model(data['inputs'], data['data_samples'], mode=mode, **extra)
+        except (RuntimeError, ValueError):
+            if mode == 'predict':
+                raise
+            continue
+        return int(counter.get_total_flops())
 
 
 def make_plan(registry, tier: str, tables=None, flops: bool = True, gpu_tflops: float = 35.6,
@@ -222,6 +230,8 @@ def make_plan(registry, tier: str, tables=None, flops: bool = True, gpu_tflops: 
                 except Exception as err:  # reported in the plan, not cached
                     entry['error'] = f'{type(err).__name__}: {err}'[:200]
             fwd = cache.get(key)
+            if fwd is not None:
+                entry['gflops_per_image'] = fwd / 1e9
             if fwd is not None and iters is not None and test_images is not None:
                 compute = 3.0 * fwd * batch * iters + fwd * test_images
                 hours = compute / (gpu_tflops * 1e12 * utilization) / 3600.0
