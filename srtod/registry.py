@@ -364,68 +364,6 @@ def load_registry(path: str | Path = DEFAULT_REGISTRY) -> Registry:
 
 
 # ------------------------------------------------------------------------------ configs, dirs
-class _PkgResourcesLoader:
-    """Builds the minimal ``pkg_resources`` of :func:`ensure_pkg_resources`."""
-
-    def create_module(self, spec):
-        return None
-
-    def exec_module(self, module) -> None:
-        import importlib.metadata as metadata
-
-        class DistributionNotFound(Exception):
-            """No installed distribution of that name."""
-
-        class Distribution:
-            def __init__(self, dist):
-                self._dist = dist
-                self.location = str(Path(dist.locate_file('')))
-
-            def has_metadata(self, name: str) -> bool:
-                return self._dist.read_text(name) is not None
-
-            def get_metadata(self, name: str) -> str:
-                return self._dist.read_text(name) or ''
-
-        def get_distribution(name: str) -> Distribution:
-            try:
-                return Distribution(metadata.distribution(name))
-            except metadata.PackageNotFoundError:
-                raise DistributionNotFound(name) from None
-
-        module.__doc__ = 'srtod stand-in for the pkg_resources calls of mmengine (setuptools >= 81).'
-        module.DistributionNotFound = DistributionNotFound
-        module.get_distribution = get_distribution
-
-
-class _PkgResourcesFinder:
-    """A last-resort meta path finder that serves the stand-in ``pkg_resources``."""
-
-    def find_spec(self, name, path=None, target=None):
-        import importlib.util
-
-        if name != 'pkg_resources':
-            return None
-        return importlib.util.spec_from_loader(name, _PkgResourcesLoader())
-
-
-def ensure_pkg_resources() -> None:
-    """Let mmengine 0.10 resolve ``mmdet::`` config bases when setuptools >= 81 is installed.
-
-    mmengine finds the package behind ``mmdet::`` with ``pkg_resources.get_distribution`` (and
-    reloads the module first), and setuptools 81 removed ``pkg_resources``. When it cannot be
-    imported, a finder placed last on ``sys.meta_path`` serves a minimal stand-in built on
-    :mod:`importlib.metadata`; with a real ``pkg_resources`` nothing changes.
-    """
-    import importlib.util
-    import sys
-
-    if any(isinstance(f, _PkgResourcesFinder) for f in sys.meta_path):
-        return
-    if importlib.util.find_spec('pkg_resources') is None:
-        sys.meta_path.append(_PkgResourcesFinder())
-
-
 def check_tier(tier: str) -> str:
     """Return ``tier`` or raise InputError with the known tiers."""
     if tier not in TIERS:
@@ -445,7 +383,6 @@ def _paper_config(path: str, mtime_ns: int):
     """A run's paper config file, parsed once per process (callers never modify it)."""
     from mmengine.config import Config
 
-    ensure_pkg_resources()
     with warnings.catch_warnings():  # mmengine's own pkg_resources deprecation notice
         warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
         return Config.fromfile(path)

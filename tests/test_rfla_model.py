@@ -12,9 +12,7 @@ from mmengine.optim import OptimWrapper
 from mmengine.structures import InstanceData
 
 import srtod  # noqa: F401  (fills the registries)
-from srtod.registry import ensure_pkg_resources
 
-ensure_pkg_resources()  # mmengine resolves the config's mmdet:: base with pkg_resources
 
 CONFIG = Path(__file__).resolve().parents[1] / 'configs/mmdet/models/rfla_cascade_rcnn.py'
 IMAGE = 128
