@@ -269,7 +269,7 @@ def small_schedule(cfg, spec: TierSpec) -> None:
     # From scratch at a high lr: clip gradients as mmdet does for its unstable detectors.
     optim['clip_grad'] = dict(max_norm=35, norm_type=2)
     cfg.default_hooks['checkpoint'] = dict(type='CheckpointHook', interval=spec.checkpoint_interval,
-                                           by_epoch=False, max_keep_ckpts=1)
+                                           by_epoch=False, max_keep_ckpts=2)
     cfg.default_hooks['logger'] = dict(type='LoggerHook', interval=spec.log_interval)
     cfg.log_processor = dict(type='LogProcessor', window_size=spec.log_interval, by_epoch=False)
 

@@ -20,4 +20,4 @@ rule mmdet_train:
         **job_resources("train"),
     shell:
         "srtod train {wildcards.run:q} --tier {wildcards.tier} --seed {wildcards.seed} "
-        "--threads {threads} > {log} 2>&1"
+        "--threads {threads} >> {log} 2>&1"
