@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CORES ?= all
 PYTEST_ARGS ?=
+# The rules call `srtod` and `snakemake` by name: put the venv first on PATH.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: install test reproduce bench report clean-results help
 
@@ -22,7 +24,7 @@ test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 reproduce: install
-	$(VENV)/bin/snakemake --cores $(CORES) --config tier=smoke
+	snakemake --cores $(CORES) --config tier=smoke
 
 bench: install
 	$(PY) -m srtod.bench
