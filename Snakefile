@@ -36,8 +36,6 @@ localrules:
     srtod_data_ready,
     srtod_collect,
     srtod_report,
-    srtod_figures,
-    srtod_figures_datasets,
     srtod_claims,
 
 
