@@ -9,3 +9,5 @@ default_hooks = dict(
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 # resolve_config sets randomness.seed from the seed of the run.
 randomness = dict(seed=0, deterministic=False)
+# Log DGFE's threshold t every iteration (train/srtod/threshold; nothing for models without one).
+custom_hooks = [dict(type='SRTODThresholdHook')]

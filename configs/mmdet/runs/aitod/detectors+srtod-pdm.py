@@ -4,4 +4,5 @@
 # no reconstruction. See configs/experiments.yaml, runs.aitod/detectors+srtod-pdm.
 _base_ = './detectors+srtod.py'
 
-model = dict(srtod=dict(predicted=True))
+# The threshold filters a predicted probability, so it starts at 0.5 (not 3/255).
+model = dict(srtod=dict(predicted=True, dgfe=dict(threshold_init=0.5)))
