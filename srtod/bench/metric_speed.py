@@ -3,8 +3,8 @@
 The set is built in memory: 2,532 images of 1920x1080 px, about 26.6 drones per image
 (Poisson), sizes log-normal around 8 px as in DroneSwarms, and 1,500 detections per image:
 one to three jittered detections per drone (some of them misses) plus background detections
-with low scores. The three backends (faster-coco-eval, the default; numpy, srtod's vectorised
-port; pycocotools, the reference) evaluate it with the AI-TOD parameters from the same arrays.
+with low scores. The three backends (numpy, srtod's vectorised port and the default; faster-coco-eval;
+pycocotools, the reference) evaluate it with the AI-TOD parameters from the same arrays.
 
 pycocotools takes about a quarter of an hour on the full set on this machine, so by default it
 runs on a subset (``--reference-images``) and its full-size time is extrapolated linearly from

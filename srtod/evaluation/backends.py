@@ -213,7 +213,7 @@ def summarise(precision: np.ndarray, recall: np.ndarray) -> dict[str, float]:
 
 
 def evaluate(gt: GroundTruth, dets: Detections, image_ids=None, category_ids=None,
-             backend: str = 'faster-coco-eval') -> dict[str, float]:
+             backend: str = 'numpy') -> dict[str, float]:
     """AI-TOD metrics of ``dets`` against ``gt``, in percent.
 
     Args:

@@ -36,7 +36,7 @@ def add_commands(subparsers) -> None:
     p.add_argument('--gt', required=True, help='ground-truth COCO json')
     p.add_argument('--dt', required=True,
                    help='detections: COCO results json [{image_id, category_id, bbox, score}]')
-    p.add_argument('--backend', choices=BACKENDS, default='faster-coco-eval')
+    p.add_argument('--backend', choices=BACKENDS, default='numpy')
     p.add_argument('--records', default=None, help='also write per-image records (.npz) here')
     p.add_argument('--all', action='store_true', help='also print AR100, AR300, AR1500')
     p.set_defaults(func=_eval)

@@ -53,6 +53,6 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 # AI-TOD protocol (maxDets 1500, very tiny / tiny / small / medium areas) on every dataset.
 val_evaluator = dict(
-    type='AITODMetric', ann_file=data_root + 'test.json', backend='faster-coco-eval',
+    type='AITODMetric', ann_file=data_root + 'test.json', backend='numpy',
     records_path=None)
 test_evaluator = val_evaluator
