@@ -133,3 +133,20 @@ def test_separation_claim_verdicts(world, auc_d, auc_ref, expected):
     assert feat == 'supported'
     table = claims.separation_table(ev.separation())
     assert table.loc[0, 'tiny: AUC / hit rate (objects)'] == f'{auc_d:.3f} / 0.80 (5)'
+
+
+def test_threshold_claim_needs_movement_beyond_weight_decay():
+    # Same factor in every run of a dataset (weight decay alone): not supported, whatever the
+    # size of the change; one run whose factor differs (t learned, e.g. 'ste'): supported.
+    decay = pd.DataFrame([
+        dict(run_id=f'droneswarms/cascade_rcnn+srtod-t{k}', seed=0, threshold_init=k / 255,
+             threshold_final=k / 255 * 0.9975) for k in (20, 40, 60)]
+        + [dict(run_id='droneswarms/cascade_rcnn+srtod-thr_fixed', seed=0, threshold_init=40 / 255,
+                threshold_final=40 / 255)])
+    text, verdict = claims._threshold_evidence(decay)
+    assert verdict == 'not supported' and 'x0.99750' in text
+    learned = pd.concat([decay, pd.DataFrame([dict(
+        run_id='droneswarms/cascade_rcnn+srtod-ste', seed=0, threshold_init=40 / 255,
+        threshold_final=31 / 255)])])
+    text, verdict = claims._threshold_evidence(learned)
+    assert verdict == 'supported' and 'cascade_rcnn+srtod-ste' in text

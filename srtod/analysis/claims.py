@@ -11,7 +11,8 @@ The difference-map claims use the separation AUC (``SEPARATION_STRONG`` = 0.8 an
 strong separation, ``SEPARATION_WEAK`` = 0.6 to 0.8 a weak one, below 0.6 none); a strong
 separation that does not beat the learning-free reference maps (image contrast) in every
 bucket is only ``partly supported``. The threshold
-claim is ``not supported`` when no run's t moved by a tenth of a grey level (0.1/255) or more.
+claim is ``not supported`` when every run's t changed by its dataset's common factor, i.e. by
+SGD's weight decay alone (sign() passes no gradient to t).
 A claim whose runs this tier did not train is ``not measured``.
 """
 from __future__ import annotations
@@ -29,6 +30,8 @@ from srtod.io import write_text
 
 SEPARATION_STRONG, SEPARATION_WEAK = 0.8, 0.6
 THRESHOLD_MOVE = 0.1 / 255
+#: t_final / t_init departing from its dataset's weight-decay factor by more than this: t learned.
+DECAY_TOLERANCE = 1e-4
 ABOVE_NOISE = ('gain reproduced', 'smaller than published')
 
 
@@ -285,15 +288,30 @@ def threshold_table(runs):
 
 
 def _threshold_evidence(runs) -> tuple[str, str]:
+    """Did t learn, or only decay? With the paper's sign() the loss gradient of t is zero, so
+    SGD's weight decay alone moves it: by the same factor t_final / t_init in every run of one
+    schedule (one dataset of a tier), whatever t_init. A run whose factor departs from its
+    dataset's median by more than ``DECAY_TOLERANCE`` moved by its loss: only that supports
+    the claim."""
     table = threshold_table(runs)
     if not len(table):
         return 'no run recorded a threshold', 'not measured'
-    moved = table[table['moved']]
+    table = table.assign(dataset=table['run_id'].str.split('/').str[0],
+                         factor=table['threshold_final'] / table['threshold_init'])
+    # t not updated at all (a fixed threshold, or one the variant never uses): no evidence
+    updated = table[(table['factor'] - 1).abs() > 1e-7].copy()
+    updated['decay_factor'] = updated.groupby('dataset')['factor'].transform('median')
+    learned = updated[(updated['factor'] - updated['decay_factor']).abs() > DECAY_TOLERANCE]
     largest = table.loc[table['change_255'].abs().idxmax()]
-    text = (f'{len(table)} run(s) with a threshold; t moved by >= 0.1/255 in {len(moved)}; '
-            f'largest change {largest["change_255"]:+.4f}/255 ({largest["run_id"]}, '
-            f'{largest["threshold_init"] * 255:.2f}/255 -> {largest["threshold_final"] * 255:.4f}/255)')
-    return text, 'supported' if len(moved) else 'not supported'
+    factors = ', '.join(f'{d} x{f:.5f}' for d, f in updated.groupby('dataset')['factor'].median().items())
+    text = (f'{len(table)} run(s) with a threshold, {len(table) - len(updated)} never updated '
+            f'(fixed, or unused by the variant); t moved by >= 0.1/255 in {int(table["moved"].sum())} '
+            f'(largest {largest["change_255"]:+.4f}/255, {largest["run_id"]}); t_final / t_init per '
+            f'dataset: {factors}; runs whose factor departs from their dataset\'s (t moved by its loss, '
+            f'not by weight decay alone): {len(learned)}')
+    if len(learned):
+        text += ' (' + ', '.join(learned['run_id']) + ')'
+    return text, 'supported' if len(learned) else 'not supported'
 
 
 def _markdown(frame, floatfmt='.3f') -> str:
@@ -334,7 +352,10 @@ def render_claims(tier, runs, registry, n=1000, results_root=None, loader=None) 
               '- **Threshold.** t at the start and end of training, from train.json '
               f'(`threshold.init`, `threshold.final`); "moved" means a change of at least '
               f'{THRESHOLD_MOVE * 255:.1f}/255 in some seed. In the paper t enters through '
-              'sign(D - t), whose derivative is zero, so only weight decay can move it.',
+              'sign(D - t), whose derivative is zero, so only weight decay can move it, and then '
+              'by the same factor t_final / t_init in every run of one schedule; the claim counts '
+              f'as supported only for a run whose factor departs from its dataset\'s median by '
+              f'more than {DECAY_TOLERANCE:g} (t moved by its loss).',
               '- **Claim verdicts.** ' + ' '.join(__doc__.split('Verdicts. ', 1)[1].split())
               .replace('``', '`'),
               '']
