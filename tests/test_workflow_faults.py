@@ -239,10 +239,10 @@ def test_disk_full_while_writing_results_then_rerun_resumes(tiny_data, tmp_path)
     run_dir.mkdir(parents=True)
     target = f'results/tiny/{BASELINE}/seed0/train.json'
     max_iters, interval, keep = _schedule(BASELINE)
-    # The run's folder on a small disk: room for the work_dir (one 25.5 MB training checkpoint
-    # of this tiny model at a time) but not also for the 12.8 MB final weights, so the disk
-    # fills while train writes its results.
-    assert _mount_tmpfs(run_dir, 32).returncode == 0
+    # The run's folder on a small disk: room for the work_dir (the `keep` newest 25.5 MB
+    # training checkpoints of this tiny model) but not also for the 12.8 MB final weights, so
+    # the disk fills while train writes its results.
+    assert _mount_tmpfs(run_dir, round(keep * 25.5 + 6.5)).returncode == 0
     try:
         first = run_snakemake(work, target, '--cores', '1', *CONFIG, log_name='full')
         assert first.returncode != 0, tail(first.stdout)
