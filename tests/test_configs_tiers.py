@@ -56,10 +56,11 @@ def test_slim_rules(tier):
 
 
 def test_smoke_widths_and_proposals():
-    cfg = resolve_config('aitod/cascade_rcnn', 'smoke', registry=registry)
+    cfg = resolve_config('aitod/cascade_rcnn+srtod', 'smoke', registry=registry)
     m = cfg.model
     assert m.neck.in_channels == [32, 64, 128, 256] and m.neck.out_channels == 32
-    assert m.rpn_head.anchor_generator.scales == [4]  # the dataset's anchor rule is kept
+    assert m.rpn_head.anchor_generator.scales == [4]  # the run's anchor scale is kept
+    assert m.srtod.dgfe.threshold_init == pytest.approx(3 / 255)  # and the dataset's T_init
     assert m.test_cfg.rpn.max_per_img == 300
     assert m.test_cfg.rcnn.max_per_img == 3000  # detections per image are kept
     assert all(h.in_channels == 32 and h.fc_out_channels == 128 for h in m.roi_head.bbox_head)

@@ -1,25 +1,17 @@
-# AI-TOD v1: 8 classes; trained on trainval, evaluated on test.
+# AI-TOD v1: 8 classes; trained on trainval, evaluated on test (the authors' split:
+# Hiyuur/SR-TOD@1c4d93b:configs/_base_/datasets/coco_detection_aitod.py).
 # Layout (docs/architecture.md): data/<tier>/aitod/{train.json,test.json,images/}.
+# Only what differs from ./droneswarms.py: data root, classes, input scale.
 _base_ = './droneswarms.py'
 
 data_root = 'data/paper/aitod/'
-metainfo = dict(classes=('airplane', 'bridge', 'storage-tank', 'ship', 'swimming-pool', 'vehicle', 'person', 'wind-mill'))
-image_scale = (800, 800)  # the authors' code and RFLA's
+metainfo = dict(classes=('airplane', 'bridge', 'storage-tank', 'ship', 'swimming-pool', 'vehicle',
+                         'person', 'wind-mill'))
+image_scale = (800, 800)  # the authors' dataset config, as RFLA's aitod_detection.py
 
-train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=image_scale, keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
-    dict(type='Resize', scale=image_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
+# droneswarms.py's pipelines and loaders, rebuilt with this scale, data root and classes
+train_pipeline = [dict(t, scale=image_scale) if 'scale' in t else t for t in _base_.train_pipeline]
+test_pipeline = [dict(t, scale=image_scale) if 'scale' in t else t for t in _base_.test_pipeline]
 train_dataloader = dict(
     dataset=dict(data_root=data_root, metainfo=metainfo, pipeline=train_pipeline))
 val_dataloader = dict(

@@ -1,25 +1,18 @@
 # DOTA v1.0: 15 classes, horizontal boxes, images split into 1024x1024 patches by `srtod convert`.
 # Layout (docs/architecture.md): data/<tier>/dota/{train.json,test.json,images/}.
+# Only what differs from ./droneswarms.py: data root, classes, input scale.
 _base_ = './droneswarms.py'
 
 data_root = 'data/paper/dota/'
-metainfo = dict(classes=('plane', 'baseball-diamond', 'bridge', 'ground-track-field', 'small-vehicle', 'large-vehicle', 'ship', 'tennis-court', 'basketball-court', 'storage-tank', 'soccer-ball-field', 'roundabout', 'harbor', 'swimming-pool', 'helicopter'))
+metainfo = dict(classes=('plane', 'baseball-diamond', 'bridge', 'ground-track-field',
+                         'small-vehicle', 'large-vehicle', 'ship', 'tennis-court',
+                         'basketball-court', 'storage-tank', 'soccer-ball-field', 'roundabout',
+                         'harbor', 'swimming-pool', 'helicopter'))
 image_scale = (1024, 1024)  # our choice, the patch size (the supplement gives none)
 
-train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=image_scale, keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
-    dict(type='Resize', scale=image_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
+# droneswarms.py's pipelines and loaders, rebuilt with this scale, data root and classes
+train_pipeline = [dict(t, scale=image_scale) if 'scale' in t else t for t in _base_.train_pipeline]
+test_pipeline = [dict(t, scale=image_scale) if 'scale' in t else t for t in _base_.test_pipeline]
 train_dataloader = dict(
     dataset=dict(data_root=data_root, metainfo=metainfo, pipeline=train_pipeline))
 val_dataloader = dict(

@@ -1,6 +1,9 @@
 # "DetectoRS" as in the SR-TOD authors' code: Cascade R-CNN + Recursive Feature Pyramid (2 steps,
 # ASPP) + ConvAWS backbone, WITHOUT Switchable Atrous Convolution (= mmdet's
-# cascade-rcnn_r50-rfp_1x_coco). Full DetectoRS (with SAC) is ./detectors_sac.py. Model only.
+# cascade-rcnn_r50-rfp_1x_coco; Hiyuur/SR-TOD@1c4d93b:configs/detectors/
+# cascade-rcnn_r50-rfp_1x_coco.py and srtod_project/srtod_detectors/config/
+# srtod-cascade-rcnn_r50-rfp_1x_coco.py). Full DetectoRS (with SAC) is ./detectors_sac.py.
+# Model only.
 _base_ = './cascade_rcnn.py'
 
 model = dict(

@@ -1,8 +1,12 @@
 # RFLA (Xu et al., ECCV 2022) in the RPN of mmdet's Cascade R-CNN R50-FPN: the "RFLA" detector
-# of SR-TOD's tables ("RFLA is based on Cascade R-CNN"). Model only: the registry composes it
-# with a dataset, a schedule and, for `+srtod` runs, the SR-TOD detector type and `srtod` key.
-# Settings: REFERENCE-FACTS section 2, "RFLA (Cascade)"; the same model as RFLA's
-# configs/rfla/aitod_cascade_r50_rfla_kld_1x.py and SR-TOD's srtod_rfla configs.
+# of SR-TOD's tables ("RFLA is based on Cascade R-CNN", paper Table 1). Model only: the run configs
+# add a dataset, a schedule and, for `+srtod` runs, SR-TOD (configs/mmdet/srtod/).
+# Settings as RFLA's Chasel-Tsui/mmdet-rfla@198977b:configs/rfla/aitod_cascade_r50_rfla_kld_1x.py
+# and the authors' Hiyuur/SR-TOD@1c4d93b:srtod_project/srtod_rfla/config/
+# srtod_cascade_r50_rfla_kld_1x_visdrone.py (the same model): RFGenerator priors from P2 with
+# fraction 0.5 (ratios 0.5/1/2 and the ResNet-50 receptive fields are the generator's defaults,
+# Hiyuur/SR-TOD@1c4d93b:srtod_project/srtod_rfla/rf_generator.py), HieAssigner with the KL
+# distance, topk [3, 1], ratio 0.9, and 3000 proposals and detections.
 _base_ = 'mmdet::_base_/models/cascade-rcnn_r50_fpn.py'
 
 custom_imports = dict(imports=['srtod'], allow_failed_imports=False)
@@ -28,8 +32,11 @@ model = dict(
                 assign_metric='kl',  # KL divergence as the receptive-field distance
                 topk=[3, 1],
                 ratio=0.9,
-                # The reference hands the shrunk priors back to the RPN head, which encodes its
-                # regression targets against them; the published numbers were trained so.
+                # The reference shrinks the priors in place (anchor_rescale in
+                # Hiyuur/SR-TOD@1c4d93b:srtod_project/srtod_rfla/hierarchical_assigner.py and
+                # Chasel-Tsui/mmdet-rfla@198977b:mmdet/core/bbox/assigners/
+                # hierarchical_assigner.py), so the RPN head encodes its regression targets
+                # against the shrunk priors; the published numbers were trained so.
                 shrink_priors_inplace=True)),
         rpn_proposal=dict(nms_pre=3000, max_per_img=3000)),
     test_cfg=dict(

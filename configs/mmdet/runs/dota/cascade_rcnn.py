@@ -1,11 +1,11 @@
 # Cascade R-CNN on DOTA (paper tier). Settings and their reasons:
 # configs/experiments.yaml (datasets.dota, runs.dota/cascade_rcnn).
-_base_ = [
-    '../../models/cascade_rcnn.py', '../../datasets/dota.py',
-    '../../schedules/sgd_12e_rfla.py', '../../default_runtime.py'
-]
+_base_ = ['../../models/cascade_rcnn.py', '../../datasets/dota.py',
+          '../../schedules/sgd_12e_rfla.py', '../../default_runtime.py']
 
+# The model's RPN anchor scale 8 (mmdet's default); 3000 proposals in training and test and 3000
+# detections per image, RFLA's protocol
+# (Chasel-Tsui/mmdet-rfla@198977b:configs/baselines/aitod_cascade_r50_1x.py)
 model = dict(
-    # 3000 proposals in training and test, 3000 detections per image (code, as RFLA)
     train_cfg=dict(rpn_proposal=dict(nms_pre=3000, max_per_img=3000)),
     test_cfg=dict(rpn=dict(nms_pre=3000, max_per_img=3000), rcnn=dict(max_per_img=3000)))

@@ -1,4 +1,5 @@
-# Cascade R-CNN w/ SR-TOD on DroneSwarms, variant: element-wise multiplication instead of attention (paper Table 6).
+# Cascade R-CNN w/ SR-TOD on DroneSwarms, variant: element-wise multiplication instead of attention
+# (paper Table 6).
 _base_ = './cascade_rcnn+srtod.py'
 
 model = dict(srtod=dict(dgfe=dict(enhancement='em')))

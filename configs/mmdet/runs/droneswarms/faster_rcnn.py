@@ -1,10 +1,7 @@
 # Faster R-CNN on DroneSwarms (paper tier). Settings and their reasons:
 # configs/experiments.yaml (datasets.droneswarms, runs.droneswarms/faster_rcnn).
-_base_ = [
-    '../../models/faster_rcnn.py', '../../datasets/droneswarms.py',
-    '../../schedules/sgd_20e_droneswarms.py', '../../default_runtime.py'
-]
+_base_ = ['../../models/faster_rcnn.py', '../../datasets/droneswarms.py',
+          '../../schedules/sgd_20e_droneswarms.py', '../../default_runtime.py']
 
-model = dict(
-    # RPN anchor scale 2 (P 4.1)
-    rpn_head=dict(anchor_generator=dict(scales=[2])))
+# RPN anchor scale 2 (paper 4.1)
+model = dict(rpn_head=dict(anchor_generator=dict(scales=[2])))

@@ -1,15 +1,5 @@
-# Faster R-CNN w/ SR-TOD on VisDrone2019: the baseline run plus SR-TOD with the paper's
-# defaults (EA, learnable threshold, RW + DM, pixel difference map), T_init = 4/255.
-_base_ = './faster_rcnn.py'
+# Faster R-CNN w/ SR-TOD on VisDrone2019: the run visdrone/faster_rcnn-s6 plus SR-TOD with the
+# paper's defaults and VisDrone2019's T_init (configs/mmdet/srtod/visdrone.py).
+_base_ = ['./faster_rcnn-s6.py', '../../srtod/visdrone.py']
 
-model = dict(
-    type='SRTODTwoStageDetector',
-    data_preprocessor=dict(type='SRTODDataPreprocessor'),
-    srtod=dict(
-        level=0,  # P2
-        rec_head=dict(type='ReconstructionHead', in_channels=256, stride=4),
-        diff_map=dict(type='pixel'),
-        dgfe=dict(type='DGFE', channels=256, reduction=16, threshold_init=4 / 255,
-                  filtration='learnable', enhancement='ea', parts='rw+dm'),
-        loss_rec=dict(type='mmdet.MSELoss', loss_weight=1.0),
-        predicted=False))
+model = _base_.pop('srtod_model')

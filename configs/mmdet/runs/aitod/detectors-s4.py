@@ -1,0 +1,7 @@
+# DetectoRS on AI-TOD at SR-TOD's RPN anchor scale 4 instead of mmdet's 8: a row of the
+# control table C1 (configs/experiments.yaml), and the host of aitod/detectors+srtod. Scale 4:
+# the authors' SR-TOD config, Hiyuur/SR-TOD@1c4d93b:srtod_project/srtod_detectors/config/
+# srtod-cascade-rcnn_r50_fpn_aitod.py.
+_base_ = './detectors.py'
+
+model = dict(rpn_head=dict(anchor_generator=dict(scales=[4])))

@@ -1,0 +1,4 @@
+# SR-TOD on DroneSwarms: the paper's defaults (./default.py) with T_init = 40/255 (supplement 1.3).
+_base_ = './default.py'
+
+srtod_model = dict(srtod=dict(dgfe=dict(threshold_init=40 / 255)))

@@ -1,0 +1,4 @@
+# SR-TOD on VisDrone2019: the paper's defaults (./default.py) with T_init = 4/255 (supplement 1.3).
+_base_ = './default.py'
+
+srtod_model = dict(srtod=dict(dgfe=dict(threshold_init=4 / 255)))
