@@ -62,6 +62,9 @@ CHANGES = [
     (('visdrone/nasfpn', ), 'model.test_cfg', ANY, dict(
         nms_pre=3000, min_bbox_size=0, score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5),
         max_per_img=3000)),
+    # the runs whose meaning changed carry a new version (configs/experiments.yaml)
+    (VISDRONE_AITOD_ANCHOR_BASELINES + DRONESWARMS_RETINANET
+     + ('droneswarms/atss', 'droneswarms/dyhead', 'visdrone/nasfpn'), 'srtod_run.version', 1, 2),
 ]
 
 
