@@ -37,7 +37,8 @@ def test_vocab_imports_only_the_standard_library():
     assert imported <= {'__future__', 'dataclasses', 're', 'pathlib'}, imported
     # loaded on its own (not through srtod/__init__, which registers the models)
     code = ("import importlib.util, sys; s = importlib.util.spec_from_file_location('v', sys.argv[1]);"
-            "m = importlib.util.module_from_spec(s); s.loader.exec_module(m);"
+            "m = importlib.util.module_from_spec(s); sys.modules['v'] = m;"
+            "s.loader.exec_module(m);"
             "print(sorted(k for k in ('torch', 'mmengine', 'mmdet', 'numpy', 'cv2', 'yaml')"
             " if k in sys.modules))")
     out = subprocess.run([sys.executable, '-c', code, str(ROOT / 'srtod' / 'vocab.py')],
@@ -90,9 +91,20 @@ def test_one_run_directory_layout(tmp_path):
     assert vocab.run_dir('smoke', 'aitod/rfla+srtod', 1) == Path('results/smoke/aitod/rfla+srtod/seed1')
     assert run_dir('tiny', 'aitod/rfla', 2, root=tmp_path) == vocab.run_dir('tiny', 'aitod/rfla', 2,
                                                                               tmp_path)
-    for bad in (('huge', 'aitod/rfla', 0), ('tiny', '../aitod/rfla', 0), ('tiny', 'aitod/rfla', -1)):
+    for bad in (('huge', 'aitod/rfla', 0), ('tiny', 'aitod/rfla', -1)):
         with pytest.raises(InputError):
             run_dir(*bad)
+
+
+@pytest.mark.parametrize('run_id', ['../../etc/passwd', 'droneswarms/../../x', '/abs/path',
+                                    'droneswarms/faster_rcnn/../../..', 'mars/faster_rcnn'])
+def test_run_ids_cannot_leave_the_results_root(tmp_path, run_id, capsys):
+    with pytest.raises(InputError):
+        run_dir('tiny', run_id, 0, root=tmp_path)
+    from srtod.cli import main
+    assert main(['train', run_id, '--tier', 'tiny', '--results', str(tmp_path)]) == 2
+    assert 'run id' in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
 
 
 # ------------------------------------------------------------------------------ schemas
@@ -170,7 +182,7 @@ def test_control_table_and_anchor_scale_run(tmp_path):
         data['tables']['T2']['rows'][0]['published'] = {}
     with pytest.raises(InputError, match=r"table T2 row 'Faster R-CNN': published columns"):
         load_registry(_registry_copy(tmp_path, empty_t2))
-    with pytest.raises(InputError, match="'C2' is not allowed"):  # not a vocabulary table id
+    with pytest.raises(InputError, match="at tables: 'C2' is not one of"):  # not a vocabulary table id
         load_registry(_registry_copy(tmp_path, lambda d: (
             _control(d), d['tables'].__setitem__('C2', d['tables'].pop('C1')))))
 
