@@ -291,7 +291,7 @@ def _line_of(node: yaml.Node | None, keys) -> int | None:
 
 
 def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
-    """A JSON schema file (YAML) with its ``x-vocab`` choices filled (:func:`srtod.vocab.fill_schema`)."""
+    """A JSON schema file (YAML) with its ``x-vocab`` choices filled from :mod:`srtod.vocab`."""
     return vocab.fill_schema(yaml.safe_load(Path(path).read_text(encoding='utf-8')))
 
 
@@ -384,10 +384,10 @@ def load_registry(path: str | Path = DEFAULT_REGISTRY) -> Registry:
             extra = set(published) - set(entry['columns'])
             missing = set(entry['columns']) - set(published)
             if extra or missing:
+                control = '; {} in a control table' if table_kind(tid) == 'control' else ''
                 raise InputError(f'table {tid} row {r["label"]!r}: published columns must be the '
-                                 f'table\'s {entry["columns"]} (null where not given'
-                                 f'{"; {} in a control table" if table_kind(tid) == "control" else ""}'
-                                 f'); extra {sorted(extra)}, missing {sorted(missing)}', path=path,
+                                 f'table\'s {entry["columns"]} (null where not given{control}); '
+                                 f'extra {sorted(extra)}, missing {sorted(missing)}', path=path,
                                  line=_line_of(node, keys + ['published']))
             rows.append(Row(tid, r['label'], run_id, published, external, r.get('note', '')))
         tables[tid] = Table(tid, entry['title'], entry['source'], entry['dataset'],
@@ -456,8 +456,8 @@ def resolve_config(run_id: str, tier: str, seed: int = 0, work_dir: str | Path |
     cfg = _paper_config(str(run.config_path), run.config_path.stat().st_mtime_ns)
     classes = tuple(cfg.get('metainfo', {}).get('classes', ()))
     if tier == 'paper' and classes != DATASET_SPECS[run.dataset].classes:
-        raise InputError(f'run {run_id!r}: the config\'s metainfo.classes {list(classes)} differ from '
-                         f'those of {run.dataset} in srtod/vocab.py '
+        raise InputError(f'run {run_id!r}: the config\'s metainfo.classes {list(classes)} differ '
+                         f'from those of {run.dataset} in srtod/vocab.py '
                          f'{list(DATASET_SPECS[run.dataset].classes)}', path=run.config_path)
     if work_dir is None:
         work_dir = run_dir(tier, run_id, seed) / 'train'

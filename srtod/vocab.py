@@ -126,8 +126,8 @@ DATASET_SPECS = {spec.name: spec for spec in (
                  'soccer-ball-field', 'roundabout', 'harbor', 'swimming-pool', 'helicopter'),
         synthetic=SynthProfile(sky_fraction=0.0, ground_band=0.0, mean_size=20.0, size_sigma=0.6,
                                min_size=4.0, max_size=96.0, mean_objects=10),
-        source='supplement Table 6; 1024x1024 patches with 200 px overlap (configs/experiments.yaml, '
-               'datasets.dota)'),
+        source='supplement Table 6; 1024x1024 patches with 200 px overlap '
+               '(configs/experiments.yaml, datasets.dota)'),
 )}
 
 #: Dataset names, in table order.

@@ -25,7 +25,7 @@ def data_root(tmp_path_factory, make_tiny_coco):
 
 @pytest.fixture()
 def tiny_cfg(data_root, tiny_faster_rcnn_config):
-    """``tiny_cfg(run_dir, **kwargs)``: the tiny Faster R-CNN config working in ``run_dir/train``."""
+    """``tiny_cfg(run_dir, **kwargs)``: the tiny Faster R-CNN config, work_dir ``run_dir/train``."""
     return lambda run_dir, **kwargs: tiny_faster_rcnn_config(data_root, run_dir / 'train',
                                                              **kwargs)
 

@@ -5,19 +5,12 @@ synthetic set that exercises the same code: many tiny "drones" scattered over th
 varied backgrounds, with blur and noise. Every profile keeps ONE category (``drone``, id 1) so a
 slim model trained from scratch for a few hundred CPU iterations reaches a clearly non-zero AP.
 
-Profiles, one per dataset (``DatasetSpec.synthetic`` in srtod/vocab.py; sizes are sqrt(w*h) in
-pixels, drawn from a log-normal; counts per image are Poisson draws around the mean given):
-
-=============  ====================================================  =========  ========  =======
-profile        backgrounds                                            mean size  size max  objects
-=============  ====================================================  =========  ========  =======
-droneswarms    sky: gradients, clouds, overcast, dusk, backlight;          8         40      ~14
-               30% with a ground / mountain / building band below
-               (DroneSwarms: 7.9 px average, 99.6% under 32x32 px^2)
-visdrone       ground seen from a drone: fields, roads, buildings          13         64      ~18
-aitod          aerial ground: fields, urban blocks, water                  12         48      ~16
-dota           aerial ground, wider size range (some medium objects)       20         96      ~10
-=============  ====================================================  =========  ========  =======
+Profiles, one per dataset: ``DatasetSpec.synthetic`` in srtod/vocab.py gives the share of sky
+images (the rest is aerial ground: fields, roads, buildings, water), the object sizes (sqrt(w*h)
+in pixels, log-normal) and the mean count per image (Poisson). The DroneSwarms profile is sky
+(gradients, clouds, overcast, dusk, backlight; 30% with a ground / mountain / building band
+below) with ~8 px objects (DroneSwarms: 7.9 px average, 99.6% under 32x32 px^2, paper section
+3.4); the others are ground seen from above, DOTA's with the widest size range.
 
 Drones are drawn as quadcopters, hexacopters, fixed-wing crosses or blobs, anti-aliased by 4x4
 supersampling, dark on bright skies (bright under backlight), sometimes low-contrast, then the
