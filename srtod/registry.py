@@ -1,10 +1,12 @@
 """The experiment registry: ``configs/experiments.yaml`` -> rows and runs -> tiered mmengine configs.
 
-Every row of the paper's and the supplement's tables points to a run id
-(``<dataset>/<detector>[+srtod[-<variant>]]``); rows that are the same experiment share a run, so
-each run is trained once whatever tables ask for it. The file is checked against
-``configs/experiments.schema.yaml`` (closed objects: an unknown key is an error) and then for what
-a schema cannot say: duplicate keys, rows naming undefined runs, baselines, datasets.
+Every row of the paper's and the supplement's tables (and of this project's control tables)
+points to a run id (``<dataset>/<detector>[+srtod[-<variant>]]`` or ``<dataset>/<detector>-s<k>``,
+:data:`srtod.vocab.RUN_ID_RE`); rows that are the same experiment share a run, so each run is
+trained once whatever tables ask for it. The file is checked against
+``configs/experiments.schema.yaml``, whose choices (datasets, table ids, columns, the run-id
+pattern) are filled from :mod:`srtod.vocab` (closed objects: an unknown key is an error), and then
+for what a schema cannot say: duplicate keys, rows naming undefined runs, baselines, datasets.
 
 A run's ``paper`` config is ``configs/mmdet/runs/<run id>.py``; :func:`resolve_config` loads it
 with mmengine and lets :mod:`srtod.tiers` derive the ``smoke`` and ``tiny`` tiers from it.
@@ -14,29 +16,25 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
-import re
 import warnings
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 import yaml
 
+from srtod import vocab
 from srtod.errors import InputError
+from srtod.vocab import (COLUMNS, DATASET_SPECS, DATASETS, DETECTORS, RUN_ID_FORM, RUN_ID_RE,
+                         T_VARIANT_RE, TIERS, VARIANTS, table_kind)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REGISTRY = REPO_ROOT / 'configs' / 'experiments.yaml'
 SCHEMA_PATH = REPO_ROOT / 'configs' / 'experiments.schema.yaml'
 RUN_CONFIG_DIR = REPO_ROOT / 'configs' / 'mmdet' / 'runs'
 
-DATASETS = ('droneswarms', 'visdrone', 'aitod', 'dota')
-DETECTORS = ('faster_rcnn', 'cascade_rcnn', 'retinanet', 'atss', 'dyhead', 'cascade_rpn',
-             'tridentnet', 'detectors', 'rfla', 'nasfpn')
-VARIANTS = ('rh', 'em', 'concat', 'thr_none', 'thr_fixed', 'rw', 'dm', 'hfd', 'pdm', 'ste')
-TIERS = ('paper', 'smoke', 'tiny')
-COLUMNS = ('AP', 'AP50', 'AP75', 'APvt', 'APt', 'APs', 'FPS')
-RUN_ID_RE = re.compile(
-    r'^(droneswarms|visdrone|aitod|dota)/([a-z0-9_]+)(\+srtod(?:-([a-z0-9_]+))?)?$')
-_T_VARIANT_RE = re.compile(r'^t([0-9]+)$')
+__all__ = ['COLUMNS', 'DATASETS', 'DETECTORS', 'RUN_ID_RE', 'TIERS', 'VARIANTS', 'Registry',
+           'Row', 'Run', 'RunIdParts', 'Table', 'check_tier', 'load_registry', 'parse_run_id',
+           'resolve_config', 'run_dir']
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,10 +42,11 @@ class Row:
     """One printed row of a table.
 
     Args:
-        table: table id (``T1``..``T7``, ``S1``..``S6``).
+        table: table id (:data:`srtod.vocab.TABLE_IDS`).
         label: the row's label as printed.
         run_id: the run that reproduces it; None for an external row.
-        published: column -> published value (None where the paper gives none).
+        published: column -> published value (None where the paper gives none; every column
+            None for a control-table row given ``published: {}``).
         external: a method this stack cannot run (published numbers only).
         note: how a number was read or derived.
     """
@@ -65,7 +64,7 @@ class Run:
     """One unique experiment (a training and a test).
 
     Args:
-        run_id: ``<dataset>/<detector>[+srtod[-<variant>]]``.
+        run_id: ``<dataset>/<detector>[+srtod[-<variant>]]`` or ``<dataset>/<detector>-s<k>``.
         dataset: one of :data:`DATASETS`.
         detector: one of :data:`DETECTORS`.
         variant: None (the baseline detector), ``''`` (the paper's default SR-TOD) or a variant
@@ -73,6 +72,8 @@ class Run:
         baseline: the run an SR-TOD run's gain is measured against, or None.
         decisions: settings decided for this run, each with its reason.
         version: bumped when the meaning of the run changes.
+        anchor_scale: k of a ``-s<k>`` control run (the baseline trained with RPN anchor scale
+            k), else None.
     """
 
     run_id: str
@@ -82,6 +83,7 @@ class Run:
     baseline: str | None = None
     decisions: tuple = ()
     version: int = 1
+    anchor_scale: int | None = None
 
     @property
     def srtod(self) -> bool:
@@ -99,7 +101,7 @@ class Table:
     """One table of the paper or the supplement.
 
     Args:
-        table_id: ``T1``..``T7`` or ``S1``..``S6``.
+        table_id: one of :data:`srtod.vocab.TABLE_IDS`.
         title: its caption, shortened.
         source: where it is printed.
         dataset: the dataset of all its runs.
@@ -117,31 +119,43 @@ class Table:
     rows: tuple
 
 
-def parse_run_id(run_id: str) -> tuple[str, str, str | None]:
-    """Split a run id into (dataset, detector, variant).
+class RunIdParts(NamedTuple):
+    """A run id's parts (:func:`parse_run_id`)."""
+
+    dataset: str
+    detector: str
+    variant: str | None
+    anchor_scale: int | None = None
+
+
+def parse_run_id(run_id: str) -> RunIdParts:
+    """Split a run id into (dataset, detector, variant, anchor_scale).
 
     Returns:
-        tuple: variant None for a plain detector, ``''`` for ``+srtod``, else the variant name.
+        RunIdParts: variant None for a plain detector, ``''`` for ``+srtod``, else the variant
+        name; anchor_scale k for ``<dataset>/<detector>-s<k>``, else None.
 
     Raises:
-        InputError: the id does not follow ``<dataset>/<detector>[+srtod[-<variant>]]`` or names
-            an unknown dataset, detector or variant.
+        InputError: the id does not follow :data:`srtod.vocab.RUN_ID_FORM` or names an unknown
+            dataset, detector or variant.
     """
     m = RUN_ID_RE.match(run_id or '')
     if not m:
-        raise InputError(f'run id {run_id!r} does not match <dataset>/<detector>[+srtod[-<variant>]] '
-                         f'with dataset one of {list(DATASETS)}')
-    dataset, detector, srtod, variant = m.groups()
+        raise InputError(f'run id {run_id!r} does not match {RUN_ID_FORM} with dataset one of '
+                         f'{list(DATASETS)}')
+    dataset, detector = m['dataset'], m['detector']
     if detector not in DETECTORS:
         raise InputError(f'run id {run_id!r}: unknown detector {detector!r}; expected one of '
                          f'{list(DETECTORS)}{_suggest(detector, DETECTORS)}')
-    if srtod is None:
-        return dataset, detector, None
-    variant = variant or ''
-    if variant and variant not in VARIANTS and not _T_VARIANT_RE.match(variant):
+    if m['anchor_scale'] is not None:
+        return RunIdParts(dataset, detector, None, int(m['anchor_scale']))
+    if m['srtod'] is None:
+        return RunIdParts(dataset, detector, None)
+    variant = m['variant'] or ''
+    if variant and variant not in VARIANTS and not T_VARIANT_RE.match(variant):
         raise InputError(f'run id {run_id!r}: unknown SR-TOD variant {variant!r}; expected one of '
                          f'{list(VARIANTS)} or t<k> (T_init = k/255){_suggest(variant, VARIANTS)}')
-    return dataset, detector, variant
+    return RunIdParts(dataset, detector, variant)
 
 
 def _suggest(name: str, choices: Iterable[str]) -> str:
@@ -156,15 +170,18 @@ class Registry:
         path: the file it was read from.
         version: the format version.
         datasets: dataset -> list of decisions for its paper-tier settings.
+        gpus: dataset -> GPUs of a paper-tier training (:meth:`dataset_gpus`).
         tables: table id -> :class:`Table`, in the file's order.
         rows: every row of every table, in order.
         runs: run id -> :class:`Run`, in the file's order.
     """
 
-    def __init__(self, path: Path, version: int, datasets: dict, tables: dict, runs: dict):
+    def __init__(self, path: Path, version: int, datasets: dict, tables: dict, runs: dict,
+                 gpus: dict | None = None):
         self.path = path
         self.version = version
         self.datasets = datasets
+        self.gpus = dict(gpus or {})
         self.tables = tables
         self.rows = [row for table in tables.values() for row in table.rows]
         self.runs = runs
@@ -176,6 +193,13 @@ class Registry:
         except KeyError:
             raise InputError(f'unknown run id {run_id!r}{_suggest(run_id, self.runs)}; '
                              '`srtod runs` lists them', path=self.path) from None
+
+    def dataset_gpus(self, name: str) -> int:
+        """GPUs of a paper-tier training on ``name`` (``datasets.<name>.gpus``, default 1)."""
+        if name not in DATASETS:
+            raise InputError(f'unknown dataset {name!r}{_suggest(name, DATASETS)}; expected one '
+                             f'of {list(DATASETS)}', path=self.path)
+        return int(self.gpus.get(name, 1))
 
     def get_table(self, table_id: str) -> Table:
         """The table with this id; an unknown id raises InputError with close matches."""
@@ -266,10 +290,15 @@ def _line_of(node: yaml.Node | None, keys) -> int | None:
     return line
 
 
+def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
+    """A JSON schema file (YAML) with its ``x-vocab`` choices filled from :mod:`srtod.vocab`."""
+    return vocab.fill_schema(yaml.safe_load(Path(path).read_text(encoding='utf-8')))
+
+
 def _schema_check(data: object, node, path: Path) -> None:
     import jsonschema
 
-    schema = yaml.safe_load(SCHEMA_PATH.read_text(encoding='utf-8'))
+    schema = load_schema(SCHEMA_PATH)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     if not errors:
@@ -314,12 +343,13 @@ def load_registry(path: str | Path = DEFAULT_REGISTRY) -> Registry:
     for run_id, entry in data['runs'].items():
         line = _line_of(node, ['runs', run_id])
         try:
-            dataset, detector, variant = parse_run_id(run_id)
+            parts = parse_run_id(run_id)
         except InputError as err:
             raise InputError(str(err), path=path, line=line) from None
         baseline = entry.get('baseline')
-        runs[run_id] = Run(run_id, dataset, detector, variant, baseline,
-                           tuple(entry.get('decisions', ())), entry['version'])
+        runs[run_id] = Run(run_id, parts.dataset, parts.detector, parts.variant, baseline,
+                           tuple(entry.get('decisions', ())), entry['version'],
+                           parts.anchor_scale)
     for run in runs.values():
         if run.baseline is not None and run.baseline not in runs:
             raise InputError(f'run {run.run_id!r}: baseline {run.baseline!r} is not a defined run'
@@ -348,19 +378,23 @@ def load_registry(path: str | Path = DEFAULT_REGISTRY) -> Registry:
                     raise InputError(f'table {tid} is on {entry["dataset"]} but row {r["label"]!r} '
                                      f'points to {run_id!r}', path=path,
                                      line=_line_of(node, keys + ['run']))
-            extra = set(r['published']) - set(entry['columns'])
-            missing = set(entry['columns']) - set(r['published'])
+            published = dict(r['published'])
+            if not published and table_kind(tid) == 'control':
+                published = dict.fromkeys(entry['columns'])  # nothing published: all None
+            extra = set(published) - set(entry['columns'])
+            missing = set(entry['columns']) - set(published)
             if extra or missing:
+                control = '; {} in a control table' if table_kind(tid) == 'control' else ''
                 raise InputError(f'table {tid} row {r["label"]!r}: published columns must be the '
-                                 f'table\'s {entry["columns"]} (null where not given); extra '
-                                 f'{sorted(extra)}, missing {sorted(missing)}', path=path,
+                                 f'table\'s {entry["columns"]} (null where not given{control}); '
+                                 f'extra {sorted(extra)}, missing {sorted(missing)}', path=path,
                                  line=_line_of(node, keys + ['published']))
-            rows.append(Row(tid, r['label'], run_id, dict(r['published']), external,
-                            r.get('note', '')))
+            rows.append(Row(tid, r['label'], run_id, published, external, r.get('note', '')))
         tables[tid] = Table(tid, entry['title'], entry['source'], entry['dataset'],
                             tuple(entry['columns']), tuple(entry.get('decisions', ())), tuple(rows))
     datasets = {name: list(d.get('decisions', ())) for name, d in data['datasets'].items()}
-    return Registry(path, data['version'], datasets, tables, runs)
+    gpus = {name: d.get('gpus', 1) for name, d in data['datasets'].items()}
+    return Registry(path, data['version'], datasets, tables, runs, gpus)
 
 
 # ------------------------------------------------------------------------------ configs, dirs
@@ -371,11 +405,20 @@ def check_tier(tier: str) -> str:
     return tier
 
 
-def run_dir(tier: str, run_id: str, seed: int, root: str | Path = 'results') -> Path:
-    """``results/<tier>/<run id>/seed<S>``: where a run's results are written."""
+def run_dir(tier: str, run_id: str, seed: int, root: str | Path = vocab.RESULTS_ROOT) -> Path:
+    """``<root>/<tier>/<run id>/seed<S>``: where a run's results are written.
+
+    The layout is :func:`srtod.vocab.run_dir`'s; this checks the tier, the run id (a well-formed
+    id cannot leave ``root``: no ``..``, no absolute part) and the seed first.
+
+    Raises:
+        InputError: an unknown tier, a malformed run id or a negative seed.
+    """
     check_tier(tier)
     parse_run_id(run_id)
-    return Path(root) / tier / run_id / f'seed{int(seed)}'
+    if int(seed) < 0:
+        raise InputError(f'seed must be >= 0, got {seed}')
+    return vocab.run_dir(tier, run_id, seed, root)
 
 
 @functools.lru_cache(maxsize=64)
@@ -411,8 +454,13 @@ def resolve_config(run_id: str, tier: str, seed: int = 0, work_dir: str | Path |
     if not run.config_path.is_file():
         raise InputError(f'run {run_id!r} has no mmdet config', path=run.config_path)
     cfg = _paper_config(str(run.config_path), run.config_path.stat().st_mtime_ns)
+    classes = tuple(cfg.get('metainfo', {}).get('classes', ()))
+    if tier == 'paper' and classes != DATASET_SPECS[run.dataset].classes:
+        raise InputError(f'run {run_id!r}: the config\'s metainfo.classes {list(classes)} differ '
+                         f'from those of {run.dataset} in srtod/vocab.py '
+                         f'{list(DATASET_SPECS[run.dataset].classes)}', path=run.config_path)
     if work_dir is None:
         work_dir = run_dir(tier, run_id, seed) / 'train'
     if data_root is None:
-        data_root = Path('data') / tier / run.dataset
+        data_root = vocab.data_dir(tier, run.dataset)
     return apply_tier(cfg, run, tier, seed=seed, work_dir=work_dir, data_root=data_root)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from srtod.errors import InputError
 from srtod.io import write_json
-from srtod.registry import TIERS, check_tier, load_registry, resolve_config
+from srtod.registry import check_tier, load_registry, resolve_config
+from srtod.vocab import DATASET_SPECS, TIERS
 
 
 def add_commands(subparsers) -> None:
@@ -101,16 +102,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------- plan
-#: (train, test) images of the paper's splits, used when data/paper/<dataset> is not there yet.
-PAPER_IMAGES = {
-    'droneswarms': (6577, 2532),  # P 3.4
-    'visdrone': (6471, 548),      # VisDrone2019-DET train / val
-    'aitod': (14018, 14018),      # AI-TOD v1 trainval (11,214 + 2,804) / test
-    'dota': (None, None),         # depends on the patch split: counted once converted
-}
+#: (train, test) images of the paper's splits, used when data/paper/<dataset> is not there yet
+#: (srtod/vocab.py; None where they depend on the conversion: counted once converted).
+PAPER_IMAGES = {name: spec.paper_images for name, spec in DATASET_SPECS.items()}
 #: A typical source image (w, h) per dataset; the pipeline's Resize (keep ratio) applies to it.
-TYPICAL_IMAGE = {'droneswarms': (1920, 1080), 'visdrone': (2000, 1500), 'aitod': (800, 800),
-                 'dota': (1024, 1024)}
+TYPICAL_IMAGE = {name: spec.image_size for name, spec in DATASET_SPECS.items()}
 PLAN_ASSUMPTIONS = (
     'FLOPs: forward pass of one image (paper: a typical image of the dataset after the '
     'pipeline\'s Resize; smoke/tiny: the synthetic image), counted by torch.utils.flop_counter '

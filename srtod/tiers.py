@@ -26,6 +26,7 @@ import functools
 from pathlib import Path
 
 from srtod.errors import InputError
+from srtod.vocab import TIERS
 
 SYNTHETIC_DATASET = Path(__file__).resolve().parent.parent / 'configs' / 'mmdet' / 'datasets' / 'synthetic.py'
 
@@ -77,6 +78,7 @@ class TierSpec:
         return self.test_images / self.images
 
 
+#: The slim tiers (every tier of srtod.vocab.TIERS but ``paper``).
 TIER_SPECS = {
     'smoke': TierSpec(width=32, backbone_channels=32, fc_channels=128, image_size=(320, 192),
                       train_images=96, test_images=32, max_iters=200, lr=0.02, warmup_iters=50,
@@ -319,8 +321,8 @@ def apply_tier(cfg, run, tier: str, seed: int = 0, work_dir=None, data_root=None
         slim_model(cfg.model, spec)
         cap_proposals(cfg.model, spec)
         small_schedule(cfg, spec)
-    elif tier != 'paper':
-        raise InputError(f'unknown tier {tier!r}; expected paper, smoke or tiny')
+    elif tier not in TIERS:
+        raise InputError(f'unknown tier {tier!r}; expected one of {list(TIERS)}')
     if data_root is not None:
         set_data_root(cfg, data_root)
     set_num_classes(cfg.model, len(cfg.metainfo['classes']))

@@ -1,42 +1,30 @@
 """Helpers of the Snakemake workflow (Snakefile, workflow/rules/*.smk), kept here to be tested.
 
 The workflow's config (``--config tier=... tables=[...] seeds=N "data={<dataset>: PATH}"``) is
-normalised by ``normalize_config`` and then checked against workflow/schemas/config.schema.yaml;
-``select_tables`` / ``select_runs`` turn it into the unique runs to train; ``paper_sources``
-checks, before anything runs, that every dataset the paper tier needs has a readable source.
+normalised by ``normalize_config`` and then checked against workflow/schemas/config.schema.yaml,
+whose choices come from :mod:`srtod.vocab` (``check_config_keys``); ``select_tables`` /
+``select_runs`` turn it into the unique runs to train; ``paper_sources`` checks, before anything
+runs, that every dataset the paper tier needs has a readable source.
 """
 from __future__ import annotations
 
 import difflib
 import re
+import shlex
 from pathlib import Path
 
 from srtod.errors import InputError
+from srtod.vocab import DATASET_SPECS, DATASETS, TIERS, fill_schema
 
-TIERS = ('paper', 'smoke', 'tiny')
-DATASETS = ('droneswarms', 'visdrone', 'aitod', 'dota')
+__all__ = ['DATASETS', 'PAPER_SOURCES', 'TIERS', 'TIER_RESOURCES', 'alternation',
+           'check_config_keys', 'convert_options', 'datasets_of', 'fps_runs', 'normalize_config',
+           'paper_sources', 'resources', 'select_runs', 'select_tables', 'stage_images',
+           'stage_split', 'synth_options', 'write_data_ready']
 
-#: What the paper tier expects under ``data.<dataset>=PATH``: per split, the argument of
-#: ``srtod convert`` and the image folder the converted file names are relative to (both
-#: relative to PATH). The splits are those of the paper and the authors' code.
-PAPER_SOURCES = {
-    'droneswarms': {
-        'train': ('annotations/train.json', 'images/train'),
-        'test': ('annotations/test.json', 'images/test'),
-    },
-    'aitod': {
-        'train': ('annotations/aitod_trainval_v1.json', 'trainval/images'),
-        'test': ('annotations/aitod_test_v1.json', 'test/images'),
-    },
-    'visdrone': {
-        'train': ('VisDrone2019-DET-train', 'VisDrone2019-DET-train/images'),
-        'test': ('VisDrone2019-DET-val', 'VisDrone2019-DET-val/images'),
-    },
-    'dota': {
-        'train': ('train', 'train/images'),
-        'test': ('val', 'val/images'),
-    },
-}
+#: What the paper tier expects under ``data.<dataset>=PATH`` (:attr:`DatasetSpec.paper_sources`
+#: of srtod.vocab): per split, the argument of ``srtod convert`` and the image folder the
+#: converted file names are relative to (both relative to PATH).
+PAPER_SOURCES = {name: spec.paper_sources for name, spec in DATASET_SPECS.items()}
 
 #: Resources of one job per tier and stage, for cluster executors (mem_mb, runtime in minutes).
 #: The paper tier's training asks for 48 h: a run cut by the time limit resumes on rerun.
@@ -83,24 +71,35 @@ def normalize_config(config: dict) -> dict:
 
 
 def check_config_keys(config: dict, schema_path: str | Path) -> None:
-    """Refuse unknown config keys with close matches, before the schema check.
+    """Check the config against the schema with the vocabulary's choices, before Snakemake's check.
 
-    The schema (``additionalProperties: false``) refuses them too, but its message prints the
-    whole schema; this one names the key and suggests the one meant (``seed`` -> ``seeds``).
+    The schema file leaves the choices (tiers, table ids, datasets) to :mod:`srtod.vocab`
+    (``x-vocab`` nodes, :func:`srtod.vocab.fill_schema`); Snakemake's ``validate`` then sets the
+    defaults. Unknown keys are named with the key meant (``seed`` -> ``seeds``) rather than with
+    the schema's message, which prints the whole schema.
 
     Raises:
-        InputError: an unknown key at the top level or under ``data``.
+        InputError: an unknown key at the top level or under ``data``, or a value the filled
+            schema refuses (an unknown tier or table, a wrong type).
     """
+    import jsonschema
     import yaml
 
-    schema = yaml.safe_load(Path(schema_path).read_text(encoding='utf-8'))
+    schema = fill_schema(yaml.safe_load(Path(schema_path).read_text(encoding='utf-8')))
     known = schema['properties']
     for key in config:
         if key not in known:
             raise _unknown('config key', key, list(known))
-    for name in config.get('data') or {}:
-        if name not in known['data']['properties']:
-            raise _unknown('dataset in data', name, list(known['data']['properties']))
+    data = config.get('data')
+    for name in data if isinstance(data, dict) else ():
+        if name not in DATASETS:
+            raise _unknown('dataset in data', name, DATASETS)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        err = errors[0]
+        where = '.'.join(str(p) for p in err.absolute_path) or '(top level)'
+        raise InputError(f'--config {where}: {err.message}', path=schema_path)
 
 
 def _unknown(kind: str, value: str, choices) -> InputError:
@@ -203,10 +202,6 @@ def resources(tier: str, stage: str) -> dict[str, int]:
     return {'mem_mb': mem_mb, 'runtime': runtime}
 
 
-#: paper: DOTA images are cut into patches by the converter (configs/experiments.yaml, dota).
-DOTA_PATCH = {'patch_size': 1024, 'overlap': 200}
-
-
 def synth_options(tier: str) -> str:
     """The ``srtod synth`` options of a slim tier, from its spec (``srtod.tiers``)."""
     from srtod.tiers import tier_data_spec
@@ -217,13 +212,24 @@ def synth_options(tier: str) -> str:
 
 
 def convert_options(dataset: str, split: str, sources: dict) -> str:
-    """The ``srtod convert`` options of a paper dataset split (after FORMAT SRC OUT_JSON)."""
-    if dataset == 'dota':
-        return (f"--dota-version v1 --patch-size {DOTA_PATCH['patch_size']} "
-                f"--overlap {DOTA_PATCH['overlap']}")
-    if dataset in ('droneswarms', 'aitod'):
-        return f'--images {sources[dataset][split][1]}'
-    return ''
+    """The ``srtod convert`` options of a paper dataset split (after FORMAT SRC OUT_JSON).
+
+    From the dataset's :class:`srtod.vocab.DatasetSpec`: its ``converter_options`` (DOTA: the
+    version and the patch cut), and for a ``coco`` converter the image folder to check.
+    """
+    spec = DATASET_SPECS[dataset]
+    options = list(spec.converter_options)
+    if spec.converter == 'coco':
+        options += ['--images', sources[dataset][split][1]]
+    return shlex.join(options)
+
+
+def stage_images(dataset: str, split: str, sources: dict) -> str:
+    """The ``stage-split --images`` option: the split's image folder, none for a converter
+    that writes the images itself (DOTA's patches, written into ``images/``)."""
+    if DATASET_SPECS[dataset].converter == 'dota':
+        return ''
+    return f'--images {shlex.quote(sources[dataset][split][1])}'
 
 
 def stage_split(raw_json: str | Path, out_json: str | Path, split: str,

@@ -13,7 +13,6 @@ import torch
 import srtod  # noqa: F401
 from srtod.engine.evaluate import fps_run, test_run
 from srtod.engine.provenance import run_directory
-from srtod.engine.tiny import make_tiny_coco, tiny_faster_rcnn_config
 from srtod.engine.train import train_run
 from srtod.errors import InputError
 
@@ -21,7 +20,7 @@ RUN = 'droneswarms/faster_rcnn'
 
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, make_tiny_coco, tiny_faster_rcnn_config):
     root = tmp_path_factory.mktemp('eval')
     data = make_tiny_coco(root / 'coco', images=3)
     results = root / 'results'

@@ -13,28 +13,33 @@ import pytest
 import srtod  # noqa: F401
 from srtod.engine.checkpoint import safe_load
 from srtod.engine.hooks import ENV_INJECT_NAN, ENV_INJECT_NAN_RUN
-from srtod.engine.tiny import make_tiny_coco, tiny_faster_rcnn_config
 from srtod.engine.train import train_run
 
 RUN = 'droneswarms/faster_rcnn'
 
 
 @pytest.fixture(scope='module')
-def data_root(tmp_path_factory):
+def data_root(tmp_path_factory, make_tiny_coco):
     return make_tiny_coco(tmp_path_factory.mktemp('coco'), images=4)
 
 
-def _cfg(data_root, run_dir, **kwargs):
-    return tiny_faster_rcnn_config(data_root, run_dir / 'train', **kwargs)
+@pytest.fixture()
+def tiny_cfg(data_root, tiny_faster_rcnn_config):
+    """``tiny_cfg(run_dir, **kwargs)``: the tiny Faster R-CNN config, work_dir ``run_dir/train``."""
+    return lambda run_dir, **kwargs: tiny_faster_rcnn_config(data_root, run_dir / 'train',
+                                                             **kwargs)
 
 
-def _train(data_root, run_dir, **kwargs):
-    return train_run(_cfg(data_root, run_dir, **kwargs), run_dir, run_id=RUN, tier='tiny', seed=0)
+@pytest.fixture()
+def tiny_train(tiny_cfg):
+    """``tiny_train(run_dir, **kwargs)``: train the tiny config into ``run_dir`` (train_run)."""
+    return lambda run_dir, **kwargs: train_run(tiny_cfg(run_dir, **kwargs), run_dir, run_id=RUN,
+                                               tier='tiny', seed=0)
 
 
-def test_train_writes_checkpoint_and_train_json(data_root, tmp_path):
+def test_train_writes_checkpoint_and_train_json(tiny_train, tmp_path):
     run_dir = tmp_path / 'run'
-    record = _train(data_root, run_dir, max_iters=4)
+    record = tiny_train(run_dir, max_iters=4)
     on_disk = json.loads((run_dir / 'train.json').read_text())
     assert on_disk == record
     assert record['status'] == 'ok' and record['iterations'] == 4
@@ -49,14 +54,14 @@ def test_train_writes_checkpoint_and_train_json(data_root, tmp_path):
     assert not list(run_dir.glob('.*.tmp'))
 
 
-def test_truncated_checkpoint_falls_back_to_previous(data_root, tmp_path, capsys):
+def test_truncated_checkpoint_falls_back_to_previous(tiny_train, tmp_path, capsys):
     run_dir = tmp_path / 'run'
-    _train(data_root, run_dir, max_iters=4)
+    tiny_train(run_dir, max_iters=4)
     work = run_dir / 'train'
     newest = work / 'iter_4.pth'
     newest.write_bytes(newest.read_bytes()[:1000])
     capsys.readouterr()
-    record = _train(data_root, run_dir, max_iters=6)
+    record = tiny_train(run_dir, max_iters=6)
     err = capsys.readouterr().err
     assert str(newest) in err and 'truncated or corrupt' in err
     assert f'resuming from {work / "iter_2.pth"}' in err
@@ -69,23 +74,23 @@ def test_truncated_checkpoint_falls_back_to_previous(data_root, tmp_path, capsys
     assert carried < record['wall_time_s'] <= carried + record['attempt_wall_time_s']
 
 
-def test_all_checkpoints_corrupt_restarts_from_scratch(data_root, tmp_path, capsys):
+def test_all_checkpoints_corrupt_restarts_from_scratch(tiny_train, tmp_path, capsys):
     run_dir = tmp_path / 'run'
     work = run_dir / 'train'
     work.mkdir(parents=True)
     (work / 'iter_2.pth').write_bytes(b'not a checkpoint')
-    record = _train(data_root, run_dir, max_iters=2)
+    record = tiny_train(run_dir, max_iters=2)
     err = capsys.readouterr().err
     assert 'iter_2.pth' in err and 'restarts from scratch' in err
     assert record['status'] == 'ok' and record['iterations'] == 2
     assert record['resumed_from'] is None
 
 
-def test_nan_loss_is_a_failed_result(data_root, tmp_path, monkeypatch, capsys):
+def test_nan_loss_is_a_failed_result(tiny_train, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(ENV_INJECT_NAN, '3')
     monkeypatch.setenv(ENV_INJECT_NAN_RUN, RUN)
     run_dir = tmp_path / 'run'
-    record = _train(data_root, run_dir, max_iters=6)
+    record = tiny_train(run_dir, max_iters=6)
     assert record['status'] == 'failed'
     assert record['failure']['iteration'] == 3
     assert 'nan' in record['failure']['reason'].lower()
@@ -103,17 +108,17 @@ def test_nan_injection_only_for_the_named_run(monkeypatch):
     assert nan_injection_from_env('visdrone/atss') == dict(type='NaNInjectionHook', iteration=2)
 
 
-def test_huge_learning_rate_diverges_and_fails(data_root, tmp_path):
-    record = _train(data_root, tmp_path / 'run', max_iters=8, lr=1e12)
+def test_huge_learning_rate_diverges_and_fails(tiny_train, tmp_path):
+    record = tiny_train(tmp_path / 'run', max_iters=8, lr=1e12)
     assert record['status'] == 'failed'
     assert 1 <= record['failure']['iteration'] <= 8
 
 
-def test_sigkill_mid_run_resumes_to_the_same_iteration_count(data_root, tmp_path):
+def test_sigkill_mid_run_resumes_to_the_same_iteration_count(tiny_cfg, tmp_path):
     max_iters = 10
     results = tmp_path / 'results'
     run_dir = results / 'tiny' / RUN / 'seed0'
-    cfg = _cfg(data_root, run_dir, max_iters=max_iters, checkpoint_interval=2)
+    cfg = tiny_cfg(run_dir, max_iters=max_iters, checkpoint_interval=2)
     config_file = tmp_path / 'cfg.py'
     cfg.dump(str(config_file))
     cmd = [sys.executable, '-m', 'srtod.cli', 'train', RUN, '--tier', 'tiny', '--results',
@@ -166,7 +171,7 @@ def test_non_finite_loss_hook_names_terms_and_iteration():
     assert 'acc' not in info.value.reason
 
 
-def test_disk_full_while_saving_leaves_no_result_files(data_root, tmp_path, monkeypatch):
+def test_disk_full_while_saving_leaves_no_result_files(tiny_train, tmp_path, monkeypatch):
     import errno
     import io
 
@@ -184,7 +189,7 @@ def test_disk_full_while_saving_leaves_no_result_files(data_root, tmp_path, monk
     monkeypatch.setattr(train_module.torch, 'save', full_disk_save)
     run_dir = tmp_path / 'run'
     with pytest.raises(OSError) as info:
-        _train(data_root, run_dir, max_iters=2)
+        tiny_train(run_dir, max_iters=2)
     assert info.value.errno == errno.ENOSPC
     assert not (run_dir / 'checkpoint.pth').exists() and not (run_dir / 'train.json').exists()
     assert not list(run_dir.glob('.*.tmp'))

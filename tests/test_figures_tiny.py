@@ -1,6 +1,6 @@
 """`srtod figures` on a tiny SR-TOD run: the PNGs, panel and separation.json it writes.
 
-The model is a slim Faster R-CNN (srtod.engine.tiny) with SR-TOD, built and saved untrained:
+The model is a slim Faster R-CNN (tests/conftest.py) with SR-TOD, built and saved untrained:
 the figures and the separation only need weights of the right shapes, and an untrained model
 keeps the test to seconds. The registry's config resolution is replaced by these configs.
 """
@@ -17,8 +17,7 @@ RUN, BASE, TIER = 'droneswarms/cascade_rcnn+srtod', 'droneswarms/cascade_rcnn', 
 SIZE = 64
 
 
-def _configs(data_root, work_dir):
-    from srtod.engine.tiny import tiny_faster_rcnn_config
+def _configs(tiny_faster_rcnn_config, data_root, work_dir):
     base = tiny_faster_rcnn_config(data_root, work_dir, size=SIZE)
     srtod = tiny_faster_rcnn_config(data_root, work_dir, size=SIZE)
     srtod.model.type = 'SRTODTwoStageDetector'
@@ -46,11 +45,10 @@ def _save(cfg, run_dir, seed):
 
 
 @pytest.fixture()
-def tiny_run(tmp_path, monkeypatch):
-    from srtod.engine.tiny import make_tiny_coco
+def tiny_run(tmp_path, monkeypatch, make_tiny_coco, tiny_faster_rcnn_config):
     import srtod.registry as registry
     data = make_tiny_coco(tmp_path / 'data', images=4, size=SIZE, seed=1)
-    configs = _configs(data, tmp_path / 'work')
+    configs = _configs(tiny_faster_rcnn_config, data, tmp_path / 'work')
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(registry, 'resolve_config', lambda run_id, tier, seed=0, **kw: configs[run_id])
     for run_id, cfg in configs.items():

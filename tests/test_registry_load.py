@@ -95,7 +95,7 @@ def test_unknown_ids_suggest_close_matches(registry):
         parse_run_id('visdrone/yolo')
     with pytest.raises(InputError, match='unknown SR-TOD variant'):
         parse_run_id('visdrone/cascade_rcnn+srtod-foo')
-    assert parse_run_id('visdrone/cascade_rcnn+srtod-t6') == ('visdrone', 'cascade_rcnn', 't6')
+    assert parse_run_id('visdrone/cascade_rcnn+srtod-t6') == ('visdrone', 'cascade_rcnn', 't6', None)
     assert run_dir('smoke', 'aitod/rfla+srtod', 1) == Path('results/smoke/aitod/rfla+srtod/seed1')
 
 

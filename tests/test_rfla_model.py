@@ -140,12 +140,6 @@ def test_cascade_rcnn_rfla_cpu_training_step():
     assert len(results) == 2 and results[0].pred_instances.bboxes.shape[-1] == 4
 
 
-def _srtod_registered():
-    return MODELS.get('SRTODTwoStageDetector') is not None
-
-
-@pytest.mark.skipif(not _srtod_registered(),
-                    reason='SRTODTwoStageDetector (srtod/models/srtod) is not registered yet')
 def test_cascade_rcnn_rfla_with_srtod_cpu_training_step():
     model_cfg = copy.deepcopy(_slim_cfg().model)
     model_cfg.type = 'SRTODTwoStageDetector'

@@ -8,7 +8,7 @@ import pytest
 import torch
 from mmengine.config import Config, ConfigDict
 
-from mmdet.registry import MODELS, TASK_UTILS
+from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
 
 from mmdet.utils import register_all_modules
@@ -30,7 +30,6 @@ BASE = {
     'retinanet': 'retinanet/retinanet_r50_fpn_1x_coco.py',
     'rfla': 'cascade_rcnn/cascade-rcnn_r50_fpn_1x_coco.py',
 }
-HAS_RFLA = 'RFGenerator' in TASK_UTILS.module_dict and 'HieAssigner' in TASK_UTILS.module_dict
 
 
 def srtod_cfg(stride=4, **dgfe):
@@ -101,8 +100,7 @@ def total_loss(model, losses):
 
 # ------------------------------------------------------------------ every detector with SR-TOD
 @pytest.mark.parametrize('kind', ['faster', 'cascade', 'detectors', 'detectors_nosac', 'retinanet',
-                                  pytest.param('rfla', marks=pytest.mark.skipif(
-                                      not HAS_RFLA, reason='RFLA modules (srtod.models.rfla) not registered yet'))])
+                                  'rfla'])
 def test_loss_predict_and_one_step_train_the_reconstruction_head(kind):
     # SAC's reflect padding needs at least 3x3 at stride 32
     shape = (3, 128, 160) if kind.startswith('detectors') else SHAPE

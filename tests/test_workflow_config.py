@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from srtod import vocab
 from srtod import workflow as wf
 from srtod.errors import InputError
 from srtod.registry import load_registry
@@ -35,13 +36,26 @@ def test_schema_rejects_unknown_keys_and_sets_defaults():
     validate(config, str(SCHEMA))
     assert config == {'tier': 'smoke', 'tables': ['all'], 'seeds': 1, 'data': {},
                       'threads': 1, 'synth_seed': 0, 'fps': 'tables'}
-    for bad in ({'teir': 'paper'}, {'tier': 'huge'}, {'tables': ['T9']}, {'seeds': 0},
-                {'data': {'visdrone2019': '/x'}}):
+    for bad in ({'teir': 'paper'}, {'seeds': 0}, {'data': {'visdrone': 3}}):
         with pytest.raises(WorkflowError):
             validate(dict(bad), str(SCHEMA))
     schema = yaml.safe_load(SCHEMA.read_text())
     for key, spec in schema['properties'].items():
         assert {'type', 'description', 'default'} <= set(spec), key
+
+
+def test_choices_come_from_the_vocabulary():
+    # the schema file leaves them out; check_config_keys fills them from srtod.vocab
+    for good in ({'tier': 'tiny', 'tables': ['all', 'C1'], 'data': {'dota': '/d'}},
+                 {'tables': list(vocab.TABLE_IDS)}, {'tier': vocab.TIERS[-1]}):
+        wf.check_config_keys(good, SCHEMA)
+    for bad, message in (({'tier': 'huge'}, "--config tier: 'huge' is not one of"),
+                         ({'tables': ['T9']}, "--config tables.0: 'T9' is not one of"),
+                         ({'seeds': 0}, '--config seeds: 0 is less than the minimum of 1'),
+                         ({'data': {'visdrone2019': '/x'}}, "unknown dataset in data"),
+                         ({'data': {'visdrone': 3}}, "--config data.visdrone: 3 is not of type")):
+        with pytest.raises(InputError, match=re.escape(message)):
+            wf.check_config_keys(bad, SCHEMA)
 
 
 def test_unknown_keys_suggest_the_key_meant():
@@ -140,5 +154,17 @@ def test_synth_options_follow_the_tier_spec():
 
 def test_tier_resources():
     assert wf.resources('paper', 'train') == {'mem_mb': 32000, 'runtime': 2880}
-    for tier in wf.TIERS:
+    assert tuple(wf.TIER_RESOURCES) == vocab.TIERS
+    for tier in vocab.TIERS:
         assert set(wf.TIER_RESOURCES[tier]) == {'data', 'train', 'test', 'fps'}
+
+
+def test_convert_options_follow_the_dataset_converter(tmp_path):
+    sources = {d: {s: (f'/r/{d}/{s}.src', f'/r/{d} {s}/images') for s in ('train', 'test')}
+               for d in vocab.DATASETS}
+    assert wf.convert_options('dota', 'train', sources) == (
+        '--dota-version v1 --patch-size 1024 --overlap 200')
+    assert wf.convert_options('aitod', 'test', sources) == "--images '/r/aitod test/images'"
+    assert wf.convert_options('visdrone', 'test', sources) == ''
+    assert wf.stage_images('dota', 'train', sources) == ''
+    assert wf.stage_images('visdrone', 'train', sources) == "--images '/r/visdrone train/images'"

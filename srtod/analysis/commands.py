@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-TIERS = ('paper', 'smoke', 'tiny')
+from srtod.vocab import TIERS
 
 
 def _registry(args):

@@ -1,23 +1,16 @@
-"""Deterministic synthetic stand-ins of the four datasets, for the smoke and tiny tiers.
+"""Deterministic synthetic stand-ins of the datasets, for the smoke and tiny tiers.
 
 This machine has none of DroneSwarms, VisDrone2019, AI-TOD or DOTA, so the embedded default is a
 synthetic set that exercises the same code: many tiny "drones" scattered over the whole frame of
 varied backgrounds, with blur and noise. Every profile keeps ONE category (``drone``, id 1) so a
 slim model trained from scratch for a few hundred CPU iterations reaches a clearly non-zero AP.
 
-Profiles (sizes are sqrt(w*h) in pixels, drawn from a log-normal; counts per image are
-``lo + Binomial``-like draws around the mean given):
-
-=============  ====================================================  =========  ========  =======
-profile        backgrounds                                            mean size  size max  objects
-=============  ====================================================  =========  ========  =======
-droneswarms    sky: gradients, clouds, overcast, dusk, backlight;          8         40      ~14
-               30% with a ground / mountain / building band below
-               (DroneSwarms: 7.9 px average, 99.6% under 32x32 px^2)
-visdrone       ground seen from a drone: fields, roads, buildings          13         64      ~18
-aitod          aerial ground: fields, urban blocks, water                  12         48      ~16
-dota           aerial ground, wider size range (some medium objects)       20         96      ~10
-=============  ====================================================  =========  ========  =======
+Profiles, one per dataset: ``DatasetSpec.synthetic`` in srtod/vocab.py gives the share of sky
+images (the rest is aerial ground: fields, roads, buildings, water), the object sizes (sqrt(w*h)
+in pixels, log-normal) and the mean count per image (Poisson). The DroneSwarms profile is sky
+(gradients, clouds, overcast, dusk, backlight; 30% with a ground / mountain / building band
+below) with ~8 px objects (DroneSwarms: 7.9 px average, 99.6% under 32x32 px^2, paper section
+3.4); the others are ground seen from above, DOTA's with the widest size range.
 
 Drones are drawn as quadcopters, hexacopters, fixed-wing crosses or blobs, anti-aliased by 4x4
 supersampling, dark on bright skies (bright under backlight), sometimes low-contrast, then the
@@ -29,7 +22,6 @@ so the same seed gives byte-identical JSON and images, and any image can be rege
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from pathlib import Path
@@ -39,42 +31,17 @@ import numpy as np
 
 from srtod.errors import InputError
 from srtod.io import write_bytes, write_text
+from srtod.vocab import DATASET_SPECS, SynthProfile
 
 CATEGORIES = [{'id': 1, 'name': 'drone', 'supercategory': 'drone'}]
 GENERATOR_VERSION = 1
 
 
-@dataclasses.dataclass(frozen=True)
-class Profile:
-    """How one synthetic stand-in looks.
+#: How a stand-in looks (srtod.vocab.SynthProfile).
+Profile = SynthProfile
 
-    Args:
-        name: the dataset it stands for.
-        sky_fraction: probability that an image is sky (with an optional ground band).
-        ground_band: probability that a sky image also has ground below a horizon.
-        mean_size: mean of sqrt(w*h) in pixels (log-normal).
-        size_sigma: sigma of log(size).
-        min_size: smallest size drawn.
-        max_size: largest size drawn.
-        mean_objects: mean number of objects per image.
-    """
-
-    name: str
-    sky_fraction: float
-    ground_band: float
-    mean_size: float
-    size_sigma: float
-    min_size: float
-    max_size: float
-    mean_objects: float
-
-
-PROFILES = {
-    'droneswarms': Profile('droneswarms', 1.0, 0.3, 8.0, 0.42, 2.5, 40.0, 14),
-    'visdrone': Profile('visdrone', 0.0, 0.0, 13.0, 0.55, 3.0, 64.0, 18),
-    'aitod': Profile('aitod', 0.0, 0.0, 12.0, 0.5, 3.0, 48.0, 16),
-    'dota': Profile('dota', 0.0, 0.0, 20.0, 0.6, 4.0, 96.0, 10),
-}
+#: dataset -> the profile of its stand-in, from srtod/vocab.py.
+PROFILES = {name: spec.synthetic for name, spec in DATASET_SPECS.items()}
 
 
 # ----------------------------------------------------------------------------- backgrounds
@@ -294,7 +261,7 @@ def make_synthetic(out: str | os.PathLike, images: int, seed: int = 0, width: in
         counts: {'train_images', 'test_images', 'train_objects', 'test_objects'}.
     """
     if profile not in PROFILES:
-        raise InputError(f'unknown profile {profile!r}; expected one of {sorted(PROFILES)}')
+        raise InputError(f'unknown profile {profile!r}; expected one of {list(PROFILES)}')
     if images < 2:
         raise InputError(f'--images must be at least 2 (one per split), got {images}')
     if width < 32 or height < 32:

@@ -265,13 +265,4 @@ def install() -> None:
     mm_checkpoint.load_url = safe_load_url
 
 
-def is_loadable(path: str | Path) -> bool:
-    """Whether ``path`` loads with :func:`safe_load` (for callers that only need a yes/no)."""
-    try:
-        safe_load(path, map_location='cpu')
-    except CheckpointError:
-        return False
-    return True
-
-
 install()

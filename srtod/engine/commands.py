@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 
 from srtod.errors import InputError
-
-from .provenance import TIERS, run_directory
+from srtod.vocab import RESULTS_ROOT, TIERS
 
 __all__ = ['add_commands']
 
@@ -23,8 +22,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help='run id, e.g. droneswarms/cascade_rcnn+srtod (see `srtod runs`)')
     parser.add_argument('--tier', required=True, choices=TIERS, help='tier of the run')
     parser.add_argument('--seed', type=int, default=0, help='seed (default 0)')
-    parser.add_argument('--results', default='results', metavar='DIR',
-                        help='results root (default: results)')
+    parser.add_argument('--results', default=RESULTS_ROOT, metavar='DIR',
+                        help=f'results root (default: {RESULTS_ROOT})')
     parser.add_argument('--threads', type=int, default=None, metavar='N',
                         help="torch CPU threads (default: torch's own choice)")
     parser.add_argument('--config', default=None, metavar='FILE',
@@ -39,7 +38,8 @@ def _prepare(args):
             raise InputError(f'--threads must be >= 1, got {args.threads}')
         import torch
         torch.set_num_threads(args.threads)
-    run_dir = run_directory(args.results, args.tier, args.run_id, args.seed)
+    from srtod.registry import run_dir as registry_run_dir
+    run_dir = registry_run_dir(args.tier, args.run_id, args.seed, root=args.results).resolve()
     work_dir = run_dir / 'train'
     if args.config is not None:
         from mmengine.config import Config

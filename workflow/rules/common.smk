@@ -8,10 +8,12 @@
 #   TABLES         selected table ids, registry order
 #   RUN_IDS        unique run ids of TABLES (with the baselines of their SR-TOD rows)
 #   DATASETS       datasets of RUN_IDS
-#   run_dir(run, seed) -> "results/<tier>/<run id>/seed<S>"
+#   run_dir(run, seed) -> "results/<tier>/<run id>/seed<S>" (srtod.vocab.run_dir's layout)
 #   RESULTS, REPORTS, LOGS   "results/<tier>", "reports/<tier>", "logs/<tier>"
+# Datasets, tiers and the run-directory layout come from srtod/vocab.py.
 import re
 
+from srtod import vocab
 from srtod import workflow as wf
 from srtod.registry import load_registry
 
@@ -22,7 +24,7 @@ TABLES = wf.select_tables(REGISTRY, config["tables"])
 RUN_IDS = wf.select_runs(REGISTRY, TABLES)
 DATASETS = wf.datasets_of(REGISTRY, RUN_IDS)
 THREADS = config["threads"]
-RESULTS = f"results/{TIER}"
+RESULTS = f"{vocab.RESULTS_ROOT}/{TIER}"
 REPORTS = f"reports/{TIER}"
 LOGS = f"logs/{TIER}"
 # paper: every dataset path checked now, before any job runs.
@@ -33,13 +35,13 @@ wildcard_constraints:
     tier=re.escape(TIER),
     run=wf.alternation(REGISTRY.runs),
     seed=r"\d+",
-    dataset=wf.alternation(wf.DATASETS),
+    dataset=wf.alternation(vocab.DATASETS),
     split="train|test",
 
 
 def run_dir(run, seed):
     """The result folder of one run and seed (docs/architecture.md, results layout)."""
-    return f"{RESULTS}/{run}/seed{seed}"
+    return vocab.run_dir(TIER, run, seed).as_posix()
 
 
 def run_files(name, runs=None):

@@ -12,13 +12,10 @@ if TIER == "paper":
             "logs/{tier}/data/{dataset}/convert_{split}.log",
         params:
             src=lambda wc: PAPER_SOURCES[wc.dataset][wc.split][0],
+            # converter and options: the dataset's entry in srtod/vocab.py
             options=lambda wc: wf.convert_options(wc.dataset, wc.split, PAPER_SOURCES),
-            # DOTA's patches are written into images/ by the converter: nothing to link.
-            link=lambda wc: (
-                ""
-                if wc.dataset == "dota"
-                else f"--images {PAPER_SOURCES[wc.dataset][wc.split][1]}"
-            ),
+            # the split's image folder, linked under images/<split> (none for DOTA's patches)
+            link=lambda wc: wf.stage_images(wc.dataset, wc.split, PAPER_SOURCES),
             raw="data/{tier}/{dataset}/{split}.converted.json",
         resources:
             **job_resources("data"),

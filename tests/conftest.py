@@ -1,8 +1,10 @@
-"""A few-second detector run for the engine's tests (and anyone needing a real checkpoint).
+"""Shared test fixtures: a few-second detector run for the engine's and the figures' tests.
 
 ``make_tiny_coco`` writes a small COCO set of bright squares on noise; ``tiny_faster_rcnn_config``
-derives from mmdet's own Faster R-CNN config (by inheritance) a ResNet-18,
-64-channel FPN model with an iteration-based loop that checkpoints every few iterations.
+derives from mmdet's own Faster R-CNN config (by inheritance) a ResNet-18, 64-channel FPN model
+with an iteration-based loop that checkpoints every few iterations. Tests get them as the
+fixtures of the same names (factories). Heavy imports stay inside the functions, so collecting
+a test that does not use them imports no mmengine.
 """
 from __future__ import annotations
 
@@ -10,9 +12,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from mmengine.config import Config
-
-__all__ = ['make_tiny_coco', 'tiny_faster_rcnn_config']
+import pytest
 
 
 def make_tiny_coco(root: str | Path, images: int = 4, size: int = 64, seed: int = 0) -> Path:
@@ -52,7 +52,7 @@ def make_tiny_coco(root: str | Path, images: int = 4, size: int = 64, seed: int 
 
 def tiny_faster_rcnn_config(data_root: str | Path, work_dir: str | Path, max_iters: int = 6,
                             checkpoint_interval: int = 2, lr: float = 0.01,
-                            size: int = 64) -> Config:
+                            size: int = 64):
     """Faster R-CNN (mmdet's config) shrunk to ResNet-18, 64-channel FPN, ``max_iters`` iterations.
 
     Args:
@@ -67,6 +67,7 @@ def tiny_faster_rcnn_config(data_root: str | Path, work_dir: str | Path, max_ite
         A Config ready for ``mmengine.runner.Runner.from_cfg``.
     """
     import mmdet
+    from mmengine.config import Config
     data_root = str(Path(data_root).resolve())
     # mmdet's own config by path: ``mmdet::`` needs pkg_resources, gone from setuptools >= 81
     base = Path(mmdet.__file__).parent / '.mim/configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
@@ -118,3 +119,15 @@ log_processor = dict(by_epoch=False)
 work_dir = '{Path(work_dir).resolve()}'
 """
     return Config.fromstring(text, file_format='.py')
+
+
+@pytest.fixture(name='make_tiny_coco', scope='session')
+def make_tiny_coco_fixture():
+    """:func:`make_tiny_coco`, as a fixture."""
+    return make_tiny_coco
+
+
+@pytest.fixture(name='tiny_faster_rcnn_config', scope='session')
+def tiny_faster_rcnn_config_fixture():
+    """:func:`tiny_faster_rcnn_config`, as a fixture."""
+    return tiny_faster_rcnn_config
