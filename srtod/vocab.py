@@ -155,7 +155,7 @@ T_VARIANT_RE = re.compile(r'^t([0-9]+)$')
 
 #: Table ids: ``T<n>`` paper tables, ``S<n>`` supplement tables, ``C<n>`` control experiments
 #: of this project (no published numbers: their rows may give ``published: {}``).
-TABLE_IDS = (*(f'T{i}' for i in range(1, 8)), *(f'S{i}' for i in range(1, 7)), 'C1')
+TABLE_IDS = (*(f'T{i}' for i in range(1, 8)), *(f'S{i}' for i in range(1, 7)), 'C1', 'C2')
 TABLE_KINDS = {'T': 'paper', 'S': 'supplement', 'C': 'control'}
 
 #: The AI-TOD metric's keys (percent), in the order the evaluator reports them.

@@ -1,8 +1,6 @@
-"""The control table C1: each anchor-based VisDrone2019 / AI-TOD baseline at SR-TOD's RPN anchor
-scale (``<dataset>/<detector>-s<k>``). Its configs differ from the baseline by the anchor scale
-only, and the SR-TOD run is that config plus SR-TOD. Its registry entries are still commented out
-in configs/experiments.yaml (lines starting with ``#PENDING``) until the registry parses ``-s<k>``
-run ids; these tests read them with the prefix removed."""
+"""The control tables C1 (VisDrone2019) and C2 (AI-TOD): each anchor-based baseline at SR-TOD's RPN
+anchor scale (``<dataset>/<detector>-s<k>``). Its configs differ from the baseline by the anchor
+scale only, and the SR-TOD run is that config plus SR-TOD."""
 import copy
 import types
 from pathlib import Path
@@ -15,17 +13,9 @@ from srtod.tiers import apply_tier
 
 registry = load_registry()
 SRTOD_ANCHOR_SCALE = {'visdrone': 6, 'aitod': 4}
-PENDING = '#PENDING'
-
-
-def _with_pending() -> dict:
-    lines = DEFAULT_REGISTRY.read_text(encoding='utf-8').splitlines()
-    return yaml.safe_load('\n'.join(l[len(PENDING):] if l.startswith(PENDING) else l
-                                    for l in lines))
-
-
-PENDING_DATA = _with_pending()
-C1_RUNS = [row['run'] for row in PENDING_DATA['tables']['C1']['rows']]
+CONTROL_TABLES = {'visdrone': 'C1', 'aitod': 'C2'}
+DATA = yaml.safe_load(DEFAULT_REGISTRY.read_text(encoding='utf-8'))
+C1_RUNS = [row['run'] for table in CONTROL_TABLES.values() for row in DATA['tables'][table]['rows']]
 
 
 def _paper(run_id: str) -> dict:
@@ -45,27 +35,28 @@ def _paper(run_id: str) -> dict:
     return out
 
 
-def test_pending_block_is_complete():
-    """C1 lists every anchor-based VisDrone / AI-TOD host of an SR-TOD run, nothing else; its runs
-    are defined with their baseline, and DroneSwarms records 2 GPUs."""
+def test_control_tables_are_complete():
+    """C1/C2 list every anchor-based VisDrone / AI-TOD host of an SR-TOD run, nothing else; their
+    runs are defined with their baseline, and DroneSwarms records 2 GPUs."""
     hosts = set()
     for run in registry.runs.values():
         if run.srtod and run.dataset in SRTOD_ANCHOR_SCALE and run.detector != 'rfla':
             hosts.add(f'{run.baseline}-s{SRTOD_ANCHOR_SCALE[run.dataset]}')
     assert set(C1_RUNS) == hosts and len(C1_RUNS) == 6
-    table = PENDING_DATA['tables']['C1']
-    assert set(table['dataset']) == set(SRTOD_ANCHOR_SCALE)
-    for row in table['rows']:
-        assert set(row['published']) == set(table['columns'])
-        assert all(v is None for v in row['published'].values())  # nothing is published
+    for dataset, table_id in CONTROL_TABLES.items():
+        table = registry.tables[table_id]
+        assert table.dataset == dataset
+        for row in table.rows:
+            assert row.run_id.startswith(f'{dataset}/')
+            assert all(v is None for v in row.published.values())  # nothing is published
     for run_id in C1_RUNS:
-        entry = PENDING_DATA['runs'][run_id]
-        assert entry['baseline'] == run_id.rsplit('-s', 1)[0]
-        assert entry['baseline'] in registry.runs
+        run = registry.get_run(run_id)
+        assert run.baseline == run_id.rsplit('-s', 1)[0]
+        assert run.anchor_scale == SRTOD_ANCHOR_SCALE[run.dataset]
+        assert run.baseline in registry.runs
         assert (RUN_CONFIG_DIR / f'{run_id}.py').is_file()
-    assert PENDING_DATA['datasets']['droneswarms']['gpus'] == 2
-    # the rest of the file is what the registry loads today
-    assert len(PENDING_DATA['runs']) == len(registry.runs) + len(C1_RUNS)
+    assert registry.dataset_gpus('droneswarms') == 2
+    assert registry.dataset_gpus('visdrone') == 1
 
 
 @pytest.mark.parametrize('run_id', C1_RUNS)

@@ -11,8 +11,10 @@ from srtod.registry import resolve_config
 def test_runs_json(capsys):
     assert main(['runs', '--format', 'json']) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert len(rows) == 66
-    assert len({r['run_id'] for r in rows if r['run_id']}) == 51
+    # 66 rows of the paper's and supplement's tables, 6 of the control tables C1/C2
+    assert len(rows) == 72
+    assert len([r for r in rows if r['table'][0] in 'TS']) == 66
+    assert len({r['run_id'] for r in rows if r['run_id']}) == 57
     cz = [r for r in rows if r['external']]
     assert len(cz) == 1 and cz[0]['run_id'] is None and cz[0]['published']['AP'] == 34.6
     first = rows[0]

@@ -24,18 +24,20 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def test_counts(registry):
-    assert len(registry.rows) == 66
-    assert len(registry.runs) == 51
-    assert len(registry.run_ids()) == 51  # every defined run is used by a row
+    # 66 rows in the paper's and supplement's tables, 6 in the control tables C1/C2
+    assert len(registry.rows) == 72
+    assert len([r for r in registry.rows if r.table[0] in 'TS']) == 66
+    assert len(registry.runs) == 57
+    assert len(registry.run_ids()) == 57  # every defined run is used by a row
     external = [r for r in registry.rows if r.external]
     assert [(r.table, r.label) for r in external] == [('S4', 'CZ Det')]
     per_table = {t: len(tab.rows) for t, tab in registry.tables.items()}
     assert per_table == {'T1': 14, 'T2': 8, 'T3': 8, 'T4': 3, 'T5': 3, 'T6': 3, 'T7': 3,
-                         'S1': 3, 'S2': 5, 'S3': 5, 'S4': 4, 'S5': 3, 'S6': 4}
+                         'S1': 3, 'S2': 5, 'S3': 5, 'S4': 4, 'S5': 3, 'S6': 4, 'C1': 3, 'C2': 3}
     by_dataset = {}
     for run in registry.runs.values():
         by_dataset[run.dataset] = by_dataset.get(run.dataset, 0) + 1
-    assert by_dataset == {'droneswarms': 22, 'visdrone': 17, 'aitod': 9, 'dota': 3}
+    assert by_dataset == {'droneswarms': 22, 'visdrone': 20, 'aitod': 12, 'dota': 3}
 
 
 def test_shared_rows_point_to_one_run(registry):

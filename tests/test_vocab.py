@@ -74,7 +74,8 @@ def test_table_ids_and_kinds():
 def test_run_id_grammar_with_anchor_scale_controls():
     registry = load_registry()
     for run_id, run in registry.runs.items():  # every id of the registry stays valid
-        assert vocab.RUN_ID_RE.match(run_id) and run.anchor_scale is None
+        assert vocab.RUN_ID_RE.match(run_id)
+        assert (run.anchor_scale is None) == ('-s' not in run_id)
     m = vocab.RUN_ID_RE.match('visdrone/cascade_rcnn+srtod-t6')
     assert m.groups() == ('visdrone', 'cascade_rcnn', '+srtod-t6', 't6', None)  # by number too
     assert parse_run_id('visdrone/cascade_rcnn-s6') == ('visdrone', 'cascade_rcnn', None, 6)
@@ -185,10 +186,10 @@ def test_control_table_and_anchor_scale_run(tmp_path):
         data['tables']['T2']['rows'][0]['published'] = {}
     with pytest.raises(InputError, match=r"table T2 row 'Faster R-CNN': published columns"):
         load_registry(_registry_copy(tmp_path, empty_t2))
-    # C2 is not a table id of the vocabulary
-    with pytest.raises(InputError, match="at tables: 'C2' is not one of"):
+    # C8 is not a table id of the vocabulary
+    with pytest.raises(InputError, match="at tables: 'C8' is not one of"):
         load_registry(_registry_copy(tmp_path, lambda d: (
-            _control(d), d['tables'].__setitem__('C2', d['tables'].pop('C1')))))
+            _control(d), d['tables'].__setitem__('C8', d['tables'].pop('C1')))))
 
 
 def test_dataset_gpus(tmp_path):
@@ -322,7 +323,7 @@ def new_dataset(tmp_path_factory):
     # 1. the vocabulary: the dataset's record and its table id
     vocab_py = repo / 'srtod' / 'vocab.py'
     _edit(vocab_py, '\n)}\n\n#: Dataset names', '\n' + NEW_DATASET + ')}\n\n#: Dataset names')
-    _edit(vocab_py, "'C1')", "'C1', 'C9')")
+    _edit(vocab_py, "'C2')", "'C2', 'C9')")
     # 2. its mmdet dataset config; 3. a run config
     (repo / 'configs/mmdet/datasets/fogcity.py').write_text(DATASET_CONFIG)
     (repo / 'configs/mmdet/runs/fogcity').mkdir()

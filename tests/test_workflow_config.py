@@ -76,7 +76,7 @@ def test_table_selection(registry):
 
 def test_runs_are_unique_and_include_baselines(registry):
     every = wf.select_runs(registry, list(registry.tables))
-    assert len(every) == len(set(every)) == len(registry.runs) == 51
+    assert len(every) == len(set(every)) == len(registry.runs) == 57  # 51 paper runs + 6 controls
     t5 = wf.select_runs(registry, ['T5'])
     # the three threshold variants, and their baseline for the gain (not a row of T5)
     assert t5 == ['visdrone/cascade_rcnn+srtod-thr_none', 'visdrone/cascade_rcnn',
