@@ -12,7 +12,9 @@ What counts as a problem (``problems``):
 - the NVIDIA driver lists GPUs (``nvidia-smi -L``) that torch cannot use (a CPU build of torch,
   or a CUDA build the driver is too old for), unless ``CUDA_VISIBLE_DEVICES`` hides them on
   purpose (set to the empty string);
-- a job asks for more GPUs than torch sees (``ensure_gpu_stack(gpus=N)`` on a machine with GPUs).
+- a job asks for more GPUs than torch sees (``ensure_gpu_stack(gpus=N)`` on a machine with GPUs);
+- a paper-tier job (``require_gpu=True``) sees no GPU at all, e.g. a SLURM job step that was not
+  given the job's GPUs, unless ``CUDA_VISIBLE_DEVICES`` is set to the empty string on purpose.
 """
 from __future__ import annotations
 
@@ -118,12 +120,13 @@ def _major(version: str | None) -> str | None:
     return None if not version else str(version).split('.')[0]
 
 
-def problems(info: dict, gpus: int = 0) -> list[str]:
+def problems(info: dict, gpus: int = 0, require_gpu: bool = False) -> list[str]:
     """Why a GPU job would fail (or run on the wrong device) with this stack; empty when fine.
 
     Args:
         info: :func:`gather`'s dict.
         gpus: GPUs the job will use; more than torch sees is a problem where GPUs exist.
+        require_gpu: the job must run on a GPU (the paper tier): none seen is a problem.
 
     Returns:
         One sentence per problem, each saying what to do.
@@ -159,6 +162,11 @@ def problems(info: dict, gpus: int = 0) -> list[str]:
                    'driver may be older than this CUDA')
         found.append(f'the driver lists {len(driver)} GPU(s) ({driver[0]}), but {why}. To run '
                      'on the CPU on purpose, set CUDA_VISIBLE_DEVICES= (empty)')
+    elif require_gpu and not seen and not hidden:
+        found.append('the paper tier runs on GPUs, but torch sees none (CUDA_VISIBLE_DEVICES='
+                     f'{info.get("cuda_visible_devices")}, torch {info.get("torch")}); ask the '
+                     'scheduler for GPUs (profiles/slurm), or set CUDA_VISIBLE_DEVICES= (empty) '
+                     'to run on the CPU on purpose')
     if seen and gpus > len(seen):
         found.append(f'the job asks for {gpus} GPUs but torch sees {len(seen)} '
                      f'(CUDA_VISIBLE_DEVICES={info.get("cuda_visible_devices")}); ask the '
@@ -166,11 +174,12 @@ def problems(info: dict, gpus: int = 0) -> list[str]:
     return found
 
 
-def ensure_gpu_stack(gpus: int = 0, info: dict | None = None) -> dict:
+def ensure_gpu_stack(gpus: int = 0, require_gpu: bool = False, info: dict | None = None) -> dict:
     """The start check of every GPU job: raise before training when the stack cannot work.
 
     Args:
         gpus: GPUs the job will use.
+        require_gpu: the job must run on a GPU (the paper tier).
         info: :func:`gather`'s dict (gathered now when None).
 
     Returns:
@@ -180,7 +189,7 @@ def ensure_gpu_stack(gpus: int = 0, info: dict | None = None) -> dict:
         GPUStackError: one or more problems (:func:`problems`), all named in the message.
     """
     info = gather() if info is None else info
-    found = problems(info, gpus=gpus)
+    found = problems(info, gpus=gpus, require_gpu=require_gpu)
     if found:
         raise GPUStackError('this machine cannot run the job on its GPUs (see `srtod doctor`):'
                             '\n  - ' + '\n  - '.join(found))
@@ -230,7 +239,7 @@ def format_report(info: dict, found: list[str]) -> str:
 
 def _doctor(args) -> int:
     info = gather(run_kernel=not args.no_kernel)
-    found = problems(info, gpus=args.gpus)
+    found = problems(info, gpus=args.gpus, require_gpu=args.require_gpu)
     if args.json:
         print(json.dumps(dict(info, problems=found), indent=2))
     else:
@@ -244,6 +253,8 @@ def add_commands(subparsers) -> None:
         'doctor', help='torch build, CUDA, mmcv kernels and GPUs; exit 1 if a GPU job would fail')
     parser.add_argument('--gpus', type=int, default=0, metavar='N',
                         help='also check that N GPUs are visible (where there are GPUs)')
+    parser.add_argument('--require-gpu', action='store_true',
+                        help='a GPU must be visible, as paper-tier jobs check')
     parser.add_argument('--json', action='store_true', help='print the facts as JSON')
     parser.add_argument('--no-kernel', action='store_true',
                         help='do not run the RoIAlign check on the GPU')

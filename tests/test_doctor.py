@@ -109,3 +109,21 @@ def test_problems_of_simulated_stacks():
     assert doctor.problems(dict(cpu_torch, driver_gpus=None), gpus=2) == []
     with pytest.raises(doctor.GPUStackError, match='CPU build'):
         doctor.ensure_gpu_stack(info=cpu_torch)
+
+    # The paper tier needs a GPU: a job step without one (no driver GPU seen either) stops.
+    no_gpu = dict(cpu_torch, driver_gpus=[])
+    assert doctor.problems(no_gpu) == []
+    (problem,) = doctor.problems(no_gpu, require_gpu=True)
+    assert 'paper tier runs on GPUs' in problem
+    assert doctor.problems(dict(no_gpu, cuda_visible_devices=''), require_gpu=True) == []
+    assert len(doctor.problems(cpu_torch, require_gpu=True)) == 1  # the driver's, not twice
+
+
+def test_paper_tier_job_without_gpu_stops_here(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv('CUDA_VISIBLE_DEVICES', raising=False)
+    info = doctor.gather()
+    if info['gpus']:
+        pytest.skip('this machine has a GPU')
+    code = main(['test', 'visdrone/cascade_rcnn', '--tier', 'paper', '--results',
+                 str(tmp_path / 'results')])
+    assert code == 2 and 'paper tier runs on GPUs' in capsys.readouterr().err

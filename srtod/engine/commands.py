@@ -36,7 +36,7 @@ def _prepare(args, gpus: int = 0):
     """Threads, run directory and config of a command; raises InputError on bad input, and
     GPUStackError when this machine's torch/CUDA/mmcv cannot run the job (``srtod doctor``)."""
     from srtod.doctor import ensure_gpu_stack
-    ensure_gpu_stack(gpus=gpus)
+    ensure_gpu_stack(gpus=gpus, require_gpu=args.tier == 'paper')
     if args.threads is not None:
         if args.threads < 1:
             raise InputError(f'--threads must be >= 1, got {args.threads}')
