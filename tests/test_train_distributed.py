@@ -24,8 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 RUN = 'visdrone/cascade_rcnn+srtod-rw'
 
 # Loaded by every Python process of the test through PYTHONPATH; acts only in torchrun workers
-# (RANK set). Counts the train.json writes of each worker, and with SRTOD_TEST_DIST_HOLD=K
-# holds both workers after iteration K and its checkpoint, rank 0 writing its pid to a marker.
+# (RANK set). Counts the train.json writes of each worker; with SRTOD_TEST_DIST_HOLD=K holds
+# both workers after iteration K and its checkpoint, rank 0 writing its pid to a marker; with
+# SRTOD_TEST_DIST_NAN=R@K makes the loss of rank R alone NaN from iteration K.
 SITECUSTOMIZE = '''\
 import os
 
@@ -39,6 +40,7 @@ if _dir and os.environ.get('RANK') is not None:
     import srtod.engine.train as _train_module
 
     _hold = int(os.environ.get('SRTOD_TEST_DIST_HOLD', '0'))
+    _nan_rank, _, _nan_at = os.environ.get('SRTOD_TEST_DIST_NAN', '').partition('@')
 
     class _HoldHook(Hook):
         priority = 'LOWEST'  # after CheckpointHook has saved this iteration
@@ -56,6 +58,9 @@ if _dir and os.environ.get('RANK') is not None:
 
     def _train_with_hold(self):
         self.register_hook(_HoldHook())
+        if _nan_rank == os.environ['RANK']:
+            from srtod.engine.hooks import NaNInjectionHook
+            self.register_hook(NaNInjectionHook(int(_nan_at)))
         return _train(self)
 
     Runner.train = _train_with_hold
@@ -168,3 +173,27 @@ def test_two_process_training_resumes_after_sigkill_and_writes_once(workdir, tmp
     weights = safe_load(run_dir / 'checkpoint.pth', map_location='cpu')
     assert weights['meta']['iter'] == max_iters
     assert not any(k.startswith('module.') for k in weights['state_dict'])
+
+
+def test_nan_in_one_process_fails_the_run_in_all_at_the_same_iteration(workdir, tmp_path):
+    # Each process computes its own loss; the losses are averaged over the processes before
+    # the NaN check, so rank 0 (which writes the result) stops with rank 1 instead of waiting
+    # for it in the next gradient exchange.
+    scaffold = tmp_path / 'scaffold'
+    scaffold.mkdir()
+    (scaffold / 'sitecustomize.py').write_text(SITECUSTOMIZE)
+    results = tmp_path / 'results'
+    run_dir = results / 'tiny' / RUN / 'seed0'
+    env = dict(os.environ, SRTOD_TEST_DIST_DIR=str(scaffold), SRTOD_TEST_DIST_NAN='1@3',
+               PYTHONPATH=os.pathsep.join(p for p in (str(scaffold), str(REPO),
+                                                      os.environ.get('PYTHONPATH')) if p))
+    proc = subprocess.run([sys.executable, '-m', 'srtod.cli', 'train', RUN, '--tier', 'tiny',
+                           '--gpus', '2', '--threads', '2', '--results', str(results)],
+                          cwd=workdir, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    record = json.loads((run_dir / 'train.json').read_text())
+    assert record['status'] == 'failed' and record['failure']['iteration'] == 3
+    assert 'nan' in record['failure']['reason'].lower() and record['world_size'] == 2
+    assert (scaffold / 'writes.txt').read_text() == '0\n'
+    for rank in (0, 1):
+        assert f'rank={rank}]: model failure at iteration 3' in proc.stderr
