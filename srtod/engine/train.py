@@ -214,7 +214,8 @@ def train_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str 
     record = dict(run_id=run_id, tier=tier, seed=int(seed), status='ok',
                   config_hash=given_hash, code_version=code_version(),
                   packages=packages(), resumed_from=None if resume_from is None
-                  else str(resume_from), world_size=distributed.world_size())
+                  else str(resume_from))
+    record['world_size'] = distributed.world_size()  # processes (GPUs) of the training
     runner = Runner.from_cfg(cfg)
     log.replay(runner.logger)
     model = _unwrap(runner.model)
