@@ -7,18 +7,23 @@ PYTEST_ARGS ?=
 # The rules call `srtod` and `snakemake` by name: put the venv first on PATH.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install test reproduce bench report clean-results help
+.PHONY: install doctor test reproduce bench report clean-results help
 
 help:
 	@echo "make reproduce   install, then run every table on the smoke tier (reports/smoke/)"
 	@echo "make test        install, then run the test suite (includes a tiny-tier snakemake run)"
+	@echo "make doctor      torch, CUDA, mmcv kernels and GPUs of this machine (run on a GPU node)"
 	@echo "make bench       speed figures: SR-TOD inference overhead, AI-TOD metric backends"
 
-$(VENV)/.srtod-installed: scripts/install.sh pyproject.toml $(wildcard requirements/*.txt)
+$(VENV)/.srtod-installed: scripts/install.sh scripts/mmcv_plan.py pyproject.toml $(wildcard requirements/*.txt)
 	bash scripts/install.sh
 	touch $@
 
 install: $(VENV)/.srtod-installed
+
+# torch build, CUDA, mmcv's kernels and the GPUs seen; exit 1 when a GPU job would fail here.
+doctor: install
+	$(VENV)/bin/srtod doctor
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     'srtod.engine.commands',      # train, test, fps
     'srtod.analysis.commands',    # collect, report
     'srtod.analysis.figure_commands',  # figures, claims
+    'srtod.doctor',               # doctor
 )
 
 

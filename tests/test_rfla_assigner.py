@@ -163,7 +163,7 @@ def test_every_tiny_gt_gets_a_positive_unlike_max_iou(seed):
 
 
 def _reference_rules(sim1, sim2, topk, thr=0.8):
-    """HLA as REFERENCE-FACTS section 4 states it, with per-gt loops (last gt wins a prior)."""
+    """HLA as docs/sources.md ("RFLA") states it, with per-gt loops (last gt wins a prior)."""
     def stage(sim, k):
         inds = torch.full((sim.shape[1],), -1, dtype=torch.long)
         best = sim.max(dim=0).values

@@ -10,7 +10,8 @@ from srtod.models.rfla import RFGenerator, resnet_trf
 
 
 def test_resnet50_trf_matches_reference_values():
-    # REFERENCE-FACTS section 4: P2..P7 of a ResNet-50 FPN.
+    # docs/sources.md, "RFLA" (Chasel-Tsui/mmdet-rfla@198977b:mmdet/core/anchor/rf_generator.py):
+    # P2..P7 of a ResNet-50 FPN.
     assert resnet_trf(50) == [35, 91, 267, 427, 555, 811]
 
 

@@ -46,7 +46,7 @@ def build_models(impl_after: str = 'deconv'):
     register_all_modules()  # default scope mmdet, as in the configs
     model = _mmdet_config(CONFIG).model
     model.backbone.init_cfg = None
-    model.rpn_head.anchor_generator.scales = [2]  # DroneSwarms (REFERENCE-FACTS section 1)
+    model.rpn_head.anchor_generator.scales = [2]  # DroneSwarms (paper section 4.1; docs/sources.md)
     for head in model.roi_head.bbox_head:
         head.num_classes = 1
     torch.manual_seed(0)

@@ -31,8 +31,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
                              'of RUN_ID (results still go to the run directory of RUN_ID)')
 
 
-def _prepare(args):
-    """Threads, run directory and config of a command; raises InputError on bad input."""
+def _prepare(args, gpus: int = 0):
+    """Threads, run directory and config of a command; raises InputError on bad input, and
+    GPUStackError when this machine's torch/CUDA/mmcv cannot run the job (``srtod doctor``)."""
+    from srtod.doctor import ensure_gpu_stack
+    ensure_gpu_stack(gpus=gpus, require_gpu=args.tier == 'paper')
     if args.threads is not None:
         if args.threads < 1:
             raise InputError(f'--threads must be >= 1, got {args.threads}')
@@ -56,9 +59,14 @@ def _prepare(args):
 
 
 def _train(args) -> int:
+    from .distributed import run_gpus
     from .train import train_run
-    run_dir, cfg = _prepare(args)
-    record = train_run(cfg, run_dir, run_id=args.run_id, tier=args.tier, seed=args.seed)
+    if args.gpus is not None and args.gpus < 1:
+        raise InputError(f'--gpus must be >= 1, got {args.gpus}')
+    gpus = args.gpus if args.gpus is not None else run_gpus(args.run_id, args.tier)
+    run_dir, cfg = _prepare(args, gpus=gpus)
+    record = train_run(cfg, run_dir, run_id=args.run_id, tier=args.tier, seed=args.seed,
+                       gpus=gpus)
     if record['status'] == 'failed':
         failure = record['failure']
         print(f'srtod train: run {args.run_id} (tier {args.tier}, seed {args.seed}) failed at '
@@ -99,6 +107,10 @@ def add_commands(subparsers) -> None:
     train = subparsers.add_parser(
         'train', help='train one run (resumes from its last checkpoint after an interruption)')
     _common(train)
+    train.add_argument('--gpus', type=int, default=None, metavar='N',
+                       help="processes, one per GPU (CPU processes where there is no GPU); "
+                            "default: the registry's count for the run's dataset at the paper "
+                            'tier, 1 at smoke and tiny')
     train.set_defaults(func=_train)
 
     test = subparsers.add_parser('test', help='evaluate one trained run -> metrics.json')

@@ -3,6 +3,8 @@
 ``train_run(cfg, run_dir, ...)`` trains in ``<run_dir>/train`` (the mmengine work_dir, kept
 between attempts so a killed job resumes) and, when training ends, writes ``checkpoint.pth``
 and ``train.json`` atomically (docs/architecture.md, "Results layout" and "Failures").
+With ``gpus > 1`` it trains in that many processes under torchrun (``srtod.engine.distributed``)
+and rank 0 alone writes the result files.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from mmengine.runner.checkpoint import get_state_dict, weights_to_cpu
 
 from srtod.io import atomic_open, write_json
 
+from . import distributed
 from .checkpoint import CheckpointError, UnsafeCheckpointError, safe_load
 from .hooks import NonFiniteLossError, TrainTimeHook, nan_injection_from_env
 from .provenance import code_version, config_hash, packages
@@ -132,8 +135,22 @@ def _save_weights(path: Path, model, meta: dict) -> None:
         torch.save(checkpoint, f)
 
 
+def _distributed_setup(cfg, work_dir: Path, spec: dict | None, log):
+    """In a torchrun worker (``spec`` from the launcher): configure DDP and take the launcher's
+    resume choice; otherwise choose the checkpoint to resume from here."""
+    if spec is None:
+        return select_resume_checkpoint(work_dir, log)
+    distributed.configure(cfg)
+    return None if spec['resume_from'] is None else Path(spec['resume_from'])
+
+
+def _writes_results() -> bool:
+    """Only one process writes the result files: rank 0 (the only one outside torchrun)."""
+    return distributed.rank() == 0
+
+
 def train_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str | None = None,
-              seed: int = 0) -> dict:
+              seed: int = 0, gpus: int = 1, _worker: dict | None = None) -> dict:
     """Train one run (resuming if its work_dir holds a checkpoint) and write its result files.
 
     Args:
@@ -142,6 +159,8 @@ def train_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str 
         run_id: the run id, for messages and train.json.
         tier: the tier, for train.json.
         seed: the random seed (set as ``randomness.seed``).
+        gpus: processes to train in (one per GPU; on a machine without GPUs, CPU processes).
+        _worker: set by ``srtod.engine.distributed.worker_main`` in a torchrun worker.
 
     Returns:
         The train.json record. ``status`` is ``ok``, or ``failed`` with ``failure: {reason,
@@ -156,9 +175,17 @@ def train_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str 
     work_dir = run_dir / 'train'
     work_dir.mkdir(parents=True, exist_ok=True)
     label = f'{run_id or run_dir.name} tier={tier} seed={seed}'
+    if distributed.is_worker():
+        label += f' rank={distributed.rank()}'
     log = TrainLog(label)
 
     given_hash = config_hash(cfg)  # of the config as resolved, before the engine's additions
+    if gpus > 1 and _worker is None:
+        return distributed.launch(cfg, run_dir, run_id=run_id, tier=tier, seed=seed, gpus=gpus,
+                                  config_hash=given_hash, log=log,
+                                  resume_from=select_resume_checkpoint(work_dir, log))
+    if _worker is not None:
+        given_hash = _worker['config_hash']  # the launcher's, of the config before its dump
     cfg = copy.deepcopy(cfg)
     cfg.work_dir = str(work_dir)
     # mmengine keys its logger, message hub and visualizer instances by experiment name (default:
@@ -178,7 +205,7 @@ def train_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str 
         hooks.append(injection)
     cfg.custom_hooks = hooks
 
-    resume_from = select_resume_checkpoint(work_dir, log)
+    resume_from = _distributed_setup(cfg, work_dir, _worker, log)
     if resume_from is not None:
         cfg.load_from, cfg.resume = str(resume_from), True
     else:
@@ -188,6 +215,7 @@ def train_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str 
                   config_hash=given_hash, code_version=code_version(),
                   packages=packages(), resumed_from=None if resume_from is None
                   else str(resume_from))
+    record['world_size'] = distributed.world_size()  # processes (GPUs) of the training
     runner = Runner.from_cfg(cfg)
     log.replay(runner.logger)
     model = _unwrap(runner.model)
@@ -215,6 +243,7 @@ def train_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str 
         record.update(status='failed', failure=failure)
     meta = dict(run_id=run_id, tier=tier, seed=int(seed), iter=iterations,
                 status=record['status'], config_hash=record['config_hash'])
-    _save_weights(run_dir / 'checkpoint.pth', model, meta)
-    write_json(run_dir / 'train.json', record)
+    if _writes_results():
+        _save_weights(run_dir / 'checkpoint.pth', model, meta)
+        write_json(run_dir / 'train.json', record)
     return record

@@ -3,6 +3,11 @@
 # of an interrupted job, and a rerun resumes from the last checkpoint kept in train/.
 # A model failure (NaN/inf loss) is a result: train.json says status 'failed' and the job ends
 # with exit 0, so test and fps record the failure and the reports show it.
+# GPUs: the registry's count for the run's dataset at the paper tier, 1 at smoke and tiny
+# (srtod.engine.distributed.run_gpus); the job asks the cluster for them (resource `gpu`) and
+# trains in that many processes. `srtod train` first checks the GPU stack (srtod doctor).
+
+from srtod.engine.distributed import run_gpus
 
 
 rule mmdet_train:
@@ -18,6 +23,7 @@ rule mmdet_train:
     threads: THREADS
     resources:
         **job_resources("train"),
+        gpu=lambda wc: run_gpus(wc.run, TIER, REGISTRY),
     shell:
         "srtod train {wildcards.run:q} --tier {wildcards.tier} --seed {wildcards.seed} "
-        "--threads {threads} >> {log} 2>&1"
+        "--threads {threads} --gpus {resources.gpu} >> {log} 2>&1"

@@ -1,6 +1,7 @@
 """Data preprocessor that also yields the reconstruction target I_o of SR-TOD.
 
-I_o is what the authors' code (REFERENCE-FACTS section 3) reconstructs: the image after the
+I_o is what the authors' code reconstructs (docs/sources.md, "SR-TOD modules";
+``Hiyuur/SR-TOD@1c4d93b:srtod_project/srtod_cascade_rcnn/srtod_datapreprocessor.py``): the image after the
 pipeline (resized, flipped), with the channel order of the network input (RGB with
 ``bgr_to_rgb=True``, as every SR-TOD config), divided by 255 so it lies in [0, 1], **not**
 mean/std normalised, and padded exactly like the batch (bottom/right, to the largest image of

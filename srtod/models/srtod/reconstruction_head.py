@@ -1,6 +1,7 @@
 """Reconstruction head (RH, paper section 3.2, eq. 1-2): from a pyramid level back to the image.
 
-Layers, as in the authors' code (REFERENCE-FACTS section 3), for a level of stride s with C
+Layers, as in the authors' code (docs/sources.md, "SR-TOD modules";
+``Hiyuur/SR-TOD@1c4d93b:srtod_project/srtod_cascade_rcnn/srtod_cascadercnn.py``), for a level of stride s with C
 channels: log2(s) up-sampling blocks, each
 
     ConvTranspose2d(C, C/2, 4, stride 2, padding 1, bias) -> Conv2d(C/2, C/2, 3, bias=False) -> ReLU
