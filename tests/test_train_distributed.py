@@ -96,16 +96,15 @@ def workdir(tmp_path_factory):
 
 def test_gpu_count_from_the_registry_at_the_paper_tier_only():
     registry = load_registry()
-    # Until the registry has a count, every run trains on one GPU.
-    if not hasattr(registry, 'dataset_gpus'):
-        assert run_gpus('droneswarms/cascade_rcnn', 'paper', registry) == 1
-    counts = {'droneswarms': 2}
+    # configs/experiments.yaml: datasets.droneswarms.gpus = 2 (paper 4.1), 1 elsewhere
+    assert run_gpus('droneswarms/cascade_rcnn+srtod', 'paper', registry) == 2
+    assert run_gpus('visdrone/cascade_rcnn', 'paper', registry) == 1
+    for tier in ('smoke', 'tiny'):
+        assert run_gpus('droneswarms/cascade_rcnn+srtod', tier, registry) == 1
+    counts = {'visdrone': 4}
     fake = SimpleNamespace(dataset_gpus=lambda name: counts.get(name, 1),
                            get_run=registry.get_run)
-    assert run_gpus('droneswarms/cascade_rcnn+srtod', 'paper', fake) == 2
-    assert run_gpus('visdrone/cascade_rcnn', 'paper', fake) == 1
-    for tier in ('smoke', 'tiny'):
-        assert run_gpus('droneswarms/cascade_rcnn+srtod', tier, fake) == 1
+    assert run_gpus('visdrone/cascade_rcnn', 'paper', fake) == 4
 
 
 def test_only_the_reweighting_variant_needs_the_unused_parameter_search():

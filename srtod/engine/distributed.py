@@ -47,18 +47,14 @@ def run_gpus(run_id: str, tier: str, registry=None) -> int:
         registry: the loaded registry (default: ``load_registry()``).
 
     Returns:
-        ``registry.dataset_gpus(dataset)`` at the paper tier (1 where the registry has no such
-        lookup), 1 at the slim tiers.
+        ``registry.dataset_gpus(dataset)`` at the paper tier, 1 at the slim tiers.
     """
     if tier != 'paper':
         return 1
     if registry is None:
         from srtod.registry import load_registry
         registry = load_registry()
-    getter = getattr(registry, 'dataset_gpus', None)
-    if getter is None:
-        return 1
-    return int(getter(registry.get_run(run_id).dataset))
+    return registry.dataset_gpus(registry.get_run(run_id).dataset)
 
 
 def world_size() -> int:
