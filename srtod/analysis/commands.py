@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-TIERS = ('paper', 'smoke', 'tiny')
+from srtod.vocab import TIERS
 
 
 def _registry(args):
@@ -14,13 +14,23 @@ def _registry(args):
 
 def cmd_collect(args: argparse.Namespace) -> int:
     from srtod.analysis.collect import collect_runs, write_runs_csv
+    from srtod.engine.provenance import resolved_config_hash
     registry = _registry(args)
-    frame = collect_runs(registry, args.tier, results_root=args.results)
+    hashes = {}
+
+    def current(run_id, seed):   # the config each run would train with now (stale rows)
+        key = (run_id, int(seed))
+        if key not in hashes:
+            hashes[key] = resolved_config_hash(run_id, args.tier, int(seed), registry)
+        return hashes[key]
+
+    frame = collect_runs(registry, args.tier, results_root=args.results, current=current)
     out = Path(args.out) if args.out else Path(args.results) / args.tier / 'runs.csv'
     write_runs_csv(frame, out)
     counts = frame['status'].value_counts().to_dict() if len(frame) else {}
     summary = ', '.join(f'{n} {status}' for status, n in sorted(counts.items())) or 'none'
-    print(f'{out}: {len(frame)} runs ({summary})')
+    stale = int(frame['stale'].notna().sum()) if len(frame) else 0
+    print(f'{out}: {len(frame)} runs ({summary}; {stale} stale)')
     return 0
 
 

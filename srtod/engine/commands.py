@@ -58,7 +58,8 @@ def _prepare(args):
 def _train(args) -> int:
     from .train import train_run
     run_dir, cfg = _prepare(args)
-    record = train_run(cfg, run_dir, run_id=args.run_id, tier=args.tier, seed=args.seed)
+    record = train_run(cfg, run_dir, run_id=args.run_id, tier=args.tier, seed=args.seed,
+                       restart_on_change=True)
     if record['status'] == 'failed':
         failure = record['failure']
         print(f'srtod train: run {args.run_id} (tier {args.tier}, seed {args.seed}) failed at '

@@ -22,7 +22,7 @@ from srtod.io import atomic_open, write_json
 
 from .checkpoint import CheckpointError, UnsafeCheckpointError, safe_load
 from .hooks import NonFiniteLossError, TrainTimeHook, nan_injection_from_env
-from .provenance import code_version, config_hash, packages
+from .provenance import claim_work_dir, provenance
 
 __all__ = ['train_run', 'select_resume_checkpoint', 'TrainLog']
 
@@ -133,7 +133,7 @@ def _save_weights(path: Path, model, meta: dict) -> None:
 
 
 def train_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str | None = None,
-              seed: int = 0) -> dict:
+              seed: int = 0, restart_on_change: bool = False) -> dict:
     """Train one run (resuming if its work_dir holds a checkpoint) and write its result files.
 
     Args:
@@ -142,6 +142,9 @@ def train_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str 
         run_id: the run id, for messages and train.json.
         tier: the tier, for train.json.
         seed: the random seed (set as ``randomness.seed``).
+        restart_on_change: a work_dir left by another config or run version is moved aside
+            and training starts from scratch (``srtod train``, which the workflow reruns when
+            either changes); otherwise it resumes whatever checkpoint the work_dir holds.
 
     Returns:
         The train.json record. ``status`` is ``ok``, or ``failed`` with ``failure: {reason,
@@ -154,11 +157,11 @@ def train_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str 
     """
     run_dir = Path(run_dir)
     work_dir = run_dir / 'train'
-    work_dir.mkdir(parents=True, exist_ok=True)
     label = f'{run_id or run_dir.name} tier={tier} seed={seed}'
     log = TrainLog(label)
 
-    given_hash = config_hash(cfg)  # of the config as resolved, before the engine's additions
+    prov = provenance(cfg, run_id)  # of the config as resolved, before the engine's additions
+    claim_work_dir(work_dir, prov['config_hash'], prov['run_version'], log, restart_on_change)
     cfg = copy.deepcopy(cfg)
     cfg.work_dir = str(work_dir)
     # mmengine keys its logger, message hub and visualizer instances by experiment name (default:
@@ -184,10 +187,8 @@ def train_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str 
     else:
         cfg.resume = False
 
-    record = dict(run_id=run_id, tier=tier, seed=int(seed), status='ok',
-                  config_hash=given_hash, code_version=code_version(),
-                  packages=packages(), resumed_from=None if resume_from is None
-                  else str(resume_from))
+    record = dict(run_id=run_id, tier=tier, seed=int(seed), status='ok', **prov,
+                  resumed_from=None if resume_from is None else str(resume_from))
     runner = Runner.from_cfg(cfg)
     log.replay(runner.logger)
     model = _unwrap(runner.model)

@@ -3,6 +3,9 @@
 # of an interrupted job, and a rerun resumes from the last checkpoint kept in train/.
 # A model failure (NaN/inf loss) is a result: train.json says status 'failed' and the job ends
 # with exit 0, so test and fps record the failure and the reports show it.
+# params (rerun-triggers in profiles/default): the hash of the run's resolved config and its
+# `version` in configs/experiments.yaml; a change of either retrains that run, and only it.
+from srtod.engine.provenance import resolved_config_hash
 
 
 rule mmdet_train:
@@ -16,6 +19,9 @@ rule mmdet_train:
     log:
         "logs/{tier}/{run}/seed{seed}/train.log",
     threads: THREADS
+    params:
+        config_hash=lambda wc: resolved_config_hash(wc.run, wc.tier, int(wc.seed), REGISTRY),
+        version=lambda wc: REGISTRY.runs[wc.run].version,
     resources:
         **job_resources("train"),
     shell:
