@@ -31,6 +31,7 @@ import pandas as pd
 
 from srtod.analysis import stats
 from srtod.analysis.format import fmt, frame_markdown
+from srtod.analysis.html import write_html
 from srtod.analysis.separation import load_separation, separation_table
 from srtod.errors import InputError
 from srtod.io import write_text
@@ -464,6 +465,7 @@ def write_claims(tier, runs_csv=None, out=None, n=1000, registry=None, results_r
     out = Path(out or Path('reports') / tier / 'claims.md')
     write_text(out, render_claims(tier, runs, registry, n=n, results_root=results_root,
                                   loader=loader))
+    write_html(out)   # html/claims.html, for snakemake --report
     return out
 
 

@@ -26,6 +26,7 @@ from srtod.analysis.charts import plot_gain_forest, plot_published_vs_reproduced
 from srtod.analysis.collect import STATUS_FAILED, STATUS_OK
 from srtod.analysis.figure_commands import DATASETS_FIGURE, PANEL_FILE
 from srtod.analysis.format import fmt, fmt_mean, frame_markdown, markdown_table
+from srtod.analysis.html import write_html
 from srtod.errors import InputError
 from srtod.io import write_text
 from srtod.vocab import METRIC_KEYS
@@ -348,6 +349,18 @@ def _srtod_rows(registry, data: TableData) -> list:
     return [row for row in data.rows if not row.external and _is_srtod_row(row, registry)]
 
 
+def srtod_tables(registry, tables) -> list[str]:
+    """The tables with SR-TOD rows: those whose report draws the panels and the forest plot."""
+    return [t for t in tables
+            if any(not r.external and _is_srtod_row(r, registry) for r in registry.tables[t].rows)]
+
+
+def srtod_table_runs(registry, tables) -> list[str]:
+    """The SR-TOD runs whose figure panels the reports of ``tables`` show."""
+    return sorted({r.run_id for t in tables for r in registry.tables[t].rows
+                   if not r.external and _is_srtod_row(r, registry)})
+
+
 def write_table_figures(registry, tier: str, data: TableData, statistics: pd.DataFrame,
                         out_dir: str | Path, results_root=None) -> list[tuple[str, str]]:
     """Draw the Fig. 1 panel, the Fig. 4 panel and the forest plot of a table's SR-TOD rows.
@@ -639,7 +652,8 @@ def render_index(registry, runs: pd.DataFrame, tier: str, tables: list[str],
 def write_reports(registry, runs: pd.DataFrame, tier: str, tables: list[str],
                   out_dir: str | Path, seeds: int | None = None,
                   results_root: str | Path | None = None) -> list[Path]:
-    """Write ``<table>.md`` and its figures for each table, then ``index.md``.
+    """Write ``<table>.md`` and its figures for each table, then ``index.md``; and the HTML copy
+    of each page (``html/``, figures inlined) for ``snakemake --report``.
 
     Args:
         registry: the ``Registry``.
@@ -665,11 +679,11 @@ def write_reports(registry, runs: pd.DataFrame, tier: str, tables: list[str],
         path = out_dir / f'{table}.md'
         write_text(path, render_table(registry, selected, tier, table, out_dir, seeds,
                                       results_root, statistics[table]))
-        written += [out_dir / chart_name(table), path]
+        written += [out_dir / chart_name(table), path, write_html(path)]
     # claims.md and supplement Fig. 1 come from rules of their own (figures.smk)
     links = [("the paper's claims, each with the evidence of these runs", 'claims.md')]
     index = out_dir / 'index.md'
     write_text(index, render_index(registry, selected, tier, tables, seeds, links, statistics,
                                    results_root, (out_dir / DATASETS_FIGURE_PATH).is_file()))
-    written.append(index)
+    written += [write_html(index), index]
     return written
