@@ -135,7 +135,7 @@ def _panel(path, with_baseline=True):
                  boxes=np.array([[4.0, 4.0, 10.0, 10.0]]), reconstruction=rng.random((32, 32, 3)),
                  binary_map=(rng.random((32, 32)) > 0.5).astype(np.float32),
                  threshold=np.float64(40 / 255), p2_before=rng.random((32, 32)),
-                 p2_after=rng.random((32, 32)))
+                 p2_after=rng.random((32, 32)), format=np.int64(2))
     if with_baseline:
         panel['p2_baseline'] = rng.random((32, 32))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -182,3 +182,15 @@ def test_fps_column_is_a_ratio(tmp_path, registry):
     row = gains['DetectoRS w/ SR-TOD']
     assert row[-2:] == ['×0.71', '×0.80']  # published 8.9 / 12.5, reproduced 8 / 10
     assert 'measured on cpu' in text
+
+
+def test_panels_of_an_older_srtod_figures_are_not_shown(tmp_path):
+    from srtod.analysis.report import load_panel
+    path = tmp_path / 'tiny' / FULL / 'seed0' / 'figure_panel.npz'
+    _panel(path)
+    assert load_panel('tiny', FULL, tmp_path)['format'] == 2
+    np.savez_compressed(path, image=np.zeros((4, 4, 3)), diff_map=np.zeros((4, 4)),
+                        boxes=np.zeros((0, 4)))   # written before the table panels existed
+    assert load_panel('tiny', FULL, tmp_path) is None
+    np.savez_compressed(path, failed=np.array(True))
+    assert load_panel('tiny', FULL, tmp_path) is None

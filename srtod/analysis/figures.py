@@ -20,6 +20,9 @@ import numpy as np
 from srtod.errors import InputError
 
 TINY_AREA = 16.0 ** 2   # objects below this (original pixels) pick the zoomed crop
+#: figure_panel.npz with the maps of the table reports' panels (older ones hold only supplement
+#: Fig. 1's image, D and boxes).
+PANEL_FORMAT = 2
 
 
 @dataclass
@@ -413,7 +416,8 @@ def crop_panel(m: ImageMaps, crop, label: str) -> dict:
     """The arrays of one run's panels, cut to ``crop`` (saved per run as ``figure_panel.npz``).
 
     Keys: ``label``, ``image``, ``diff_map``, ``boxes`` (in crop coordinates) for supplement
-    Fig. 1; ``reconstruction``, ``binary_map``, ``threshold`` for the Fig. 1 panel of the table
+    Fig. 1; ``format`` (``PANEL_FORMAT``); ``reconstruction``, ``binary_map``, ``threshold``
+    for the Fig. 1 panel of the table
     reports, ``p2_before``, ``p2_after``, ``p2_baseline`` (mean |P2| at input pixels) for their
     Fig. 4 panel; a key is left out where the variant has no such map.
     """
@@ -421,7 +425,8 @@ def crop_panel(m: ImageMaps, crop, label: str) -> dict:
     boxes = m.boxes - np.array([x0, y0, x0, y0])
     keep = (boxes[:, 2] > 0) & (boxes[:, 3] > 0) & (boxes[:, 0] < x1 - x0) & (boxes[:, 1] < y1 - y0)
     diff = m.diff_map[y0:y1, x0:x1]
-    panel = dict(label=label, image=m.image[y0:y1, x0:x1], diff_map=diff, boxes=boxes[keep])
+    panel = dict(label=label, image=m.image[y0:y1, x0:x1], diff_map=diff, boxes=boxes[keep],
+                 format=np.int64(PANEL_FORMAT))
     if m.reconstruction is not None:
         panel['reconstruction'] = m.reconstruction[y0:y1, x0:x1]
     if m.threshold is not None:
@@ -454,7 +459,7 @@ def _panel_grid(rows: list[tuple[str, dict | None]], columns: list[str], draw, p
             ax = axes[i, j]
             if panel is None:
                 _missing(ax, 'no figure panel' if j else f'{label}:\nno figure panel\n'
-                         '(training failed, or\n`srtod figures` not run)')
+                         '(training failed, or\n`srtod figures` not run\nby this version)')
             else:
                 draw(ax, j, panel)
                 if j == 0:

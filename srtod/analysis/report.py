@@ -335,12 +335,15 @@ FIGURES_SEED = 0
 
 
 def load_panel(tier: str, run_id: str, results_root=None) -> dict | None:
-    """The ``figure_panel.npz`` of a run (seed 0), or None when absent or the run failed."""
+    """The ``figure_panel.npz`` of a run (seed 0), or None when absent, when the run failed or
+    when an older ``srtod figures`` wrote it (without the maps of the panels)."""
+    from srtod.analysis.figures import PANEL_FORMAT
     path = stats.records_path(tier, run_id, FIGURES_SEED, results_root).with_name(PANEL_FILE)
     if not path.is_file():
         return None
     with np.load(path) as data:
-        if 'failed' in data.files:
+        if 'failed' in data.files or 'format' not in data.files \
+                or int(data['format']) < PANEL_FORMAT:
             return None
         return {key: data[key] for key in data.files}
 
