@@ -617,7 +617,8 @@ def render_index(registry, runs: pd.DataFrame, tier: str, tables: list[str],
         frame = (statistics or {}).get(table)
         if frame is None:
             frame = table_statistics(runs, registry, tier, table, results_root)
-        measured = sum(s == STATUS_OK for s in data.states)
+        measured = sum(1 for r in data.rows if not r.external and r.run_id in summaries
+                       and summaries[r.run_id].status == STATUS_OK)   # stale rows ran too
         stale = sum(1 for r in data.rows if r.run_id in summaries and summaries[r.run_id].stale)
         runnable = sum(not r.external for r in data.rows)
         rho, n_rank, _ = table_rank_agreement(data)
