@@ -26,6 +26,14 @@ def test_page_inlines_its_figures_and_renders_tables(tmp_path):
     assert 'src="data:image/png;base64,' + base64.b64encode(PNG).decode() + '"' in text
     assert 'figures/T4_gains.png' not in text   # nothing left to fetch
     assert 'href="index.html"' in text and 'href="claims.html#claim-3"' in text
+    assert '<h1 id="t4-designs">T4: designs</h1>' in text
+
+
+def test_heading_anchors_are_githubs():
+    from srtod.analysis.html import slug
+    assert slug('Claim 3') == 'claim-3'
+    assert slug('Difference (reproduced − published)') == 'difference-reproduced--published'
+    assert slug('SR-TOD gain over its <code>baseline</code>') == 'sr-tod-gain-over-its-baseline'
 
 
 def test_a_page_showing_a_missing_image_is_an_error(tmp_path):

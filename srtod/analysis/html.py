@@ -2,7 +2,8 @@
 
 Snakemake's report embeds each result file on its own, so a page must carry its figures: the
 markdown pages of ``reports/<tier>/`` are rendered with markdown-it-py (CommonMark and GitHub
-tables) and every local image is inlined as a data URI. Links between pages stay relative.
+tables) and every local image is inlined as a data URI. Links between pages stay relative, and
+headings get GitHub's anchors.
 """
 from __future__ import annotations
 
@@ -28,6 +29,14 @@ img { max-width: 100%; }
 code { background: #f5f5f5; padding: 0 2px; }
 """
 _IMG = re.compile(r'(<img\s[^>]*?src=")([^"]+)(")')
+_HEADING = re.compile(r'<h([1-6])>(.*?)</h')
+
+
+def slug(heading_html: str) -> str:
+    """The anchor of a heading as GitHub makes it (``### Claim 3`` -> ``claim-3``), so the
+    pages' links to their sections work in the HTML copies too."""
+    text = html.unescape(re.sub(r'<[^>]+>', '', heading_html)).strip().lower()
+    return re.sub(r'\s', '-', re.sub(r'[^\w\- ]', '', text))
 
 
 def _data_uri(path: Path) -> str:
@@ -64,6 +73,8 @@ def markdown_to_html(text: str, base_dir: str | Path, title: str) -> str:
         return match.group(1) + _data_uri(path) + match.group(3)
 
     body = _IMG.sub(inline, body)
+    body = _HEADING.sub(lambda m: f'<h{m.group(1)} id="{slug(m.group(2))}">{m.group(2)}</h',
+                        body)
     body = re.sub(r'href="([^"#:]+)\.md(#[^"]*)?"', r'href="\1.html\2"', body)
     return ('<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n'
@@ -80,4 +91,4 @@ def write_html(page: str | Path, out: str | Path | None = None) -> Path:
     return out
 
 
-__all__ = ['HTML_DIR', 'markdown_to_html', 'write_html']
+__all__ = ['HTML_DIR', 'markdown_to_html', 'write_html', 'slug']
