@@ -67,6 +67,10 @@ def test_tiny_tier_table4_end_to_end(tiny_tier):
         assert heading in table
     assert '| RH + DGFE | `droneswarms/cascade_rcnn+srtod` | 38.3 |' in table
     assert 'too few seeds' in table   # one seed: no verdict on the published gains
+    provenance = table.split('## Provenance', 1)[1].split('## Decisions', 1)[0]
+    for run in RUNS:   # the code, machine and config of each number, tested on the same
+        row = next(line for line in provenance.splitlines() if line.startswith(f'| `{run}` |'))
+        assert 'oneDNN' in row and '| same |' in row and row.endswith('| 1 | no |'), row
     index = (reports / 'index.md').read_text()
     assert '[T4](T4.md)' in index and '| 3/3 | 0 |' in index   # rows run, stale rows
     # every image a page shows exists: the table's panels and forest plot, supplement Fig. 1

@@ -123,7 +123,7 @@ def test_stale_rows_are_marked(tmp_path, registry, runs):
         'ok, stale (seed 0: config changed (aaa -> bbb); seed 1: config changed (aaa -> bbb))')
     prov = _table_rows(text, 'Provenance')
     assert prov[f'`{BASE}`'][2:] == ['v0', 'not recorded', 'not recorded', 'not recorded',
-                                      'config changed (aaa -> bbb)']
+                                      'not recorded', 'config changed (aaa -> bbb)']
     index = (tmp_path / 'index.md').read_text(encoding='utf-8')
     assert _table_rows(index)['[T4](T4.md)'][3:5] == ['2/3', '1']   # a stale row ran
     assert f'- `{BASE}`: seed 0: config changed (aaa -> bbb)' in index

@@ -432,17 +432,20 @@ def provenance_rows(runs: pd.DataFrame, run_ids) -> list[list]:
     for _, rec in runs[runs['run_id'].isin(list(run_ids))].sort_values(
             ['run_id', 'seed']).iterrows():
         version = pd.to_numeric(pd.Series([rec.get('run_version')]), errors='coerce').iloc[0]
-        body.append([f'`{rec["run_id"]}`', int(rec['seed']),
-                     _text(rec.get('code_version')) or 'not recorded',
-                     _text(rec.get('machine')) or 'not recorded',
+        code, where = _text(rec.get('code_version')), _text(rec.get('machine'))
+        tested = (_text(rec.get('test_code_version')), _text(rec.get('test_machine')))
+        body.append([f'`{rec["run_id"]}`', int(rec['seed']), code or 'not recorded',
+                     where or 'not recorded',
+                     'not recorded' if tested == (None, None) else 'same'
+                     if tested == (code, where) else '; '.join(t or '?' for t in tested),
                      _text(rec.get('config_hash')) or 'not recorded',
                      int(version) if math.isfinite(version) else 'not recorded',
                      _text(rec.get('stale')) or 'no'])
     return body
 
 
-PROVENANCE_HEADER = ['run id', 'seed', 'code version', 'machine (training)', 'config hash',
-                     'run version', 'stale']
+PROVENANCE_HEADER = ['run id', 'seed', 'code version', 'machine (training)',
+                     'test (code; machine)', 'config hash', 'run version', 'stale']
 
 
 # -- pages -------------------------------------------------------------------------------------
@@ -536,8 +539,9 @@ def render_table(registry, runs: pd.DataFrame, tier: str, table: str, out_dir: s
     lines += ['## Figures', ''] + _figure_markdown(figures)
     run_ids = [r.run_id for r in data.rows if r.run_id and not r.external]
     lines += ['## Provenance', '',
-              'What made each number: the code version and machine of the training, the hash '
-              'of the resolved config and the run version it trained with. A row is stale when '
+              'What made each number: the code version and machine of the training (and of '
+              'the test, where they differ), the hash of the resolved config and the run '
+              'version it trained with. A row is stale when '
               'the config or version recorded differs from the current one (or was not '
               'recorded).', '',
               markdown_table(PROVENANCE_HEADER, provenance_rows(runs, run_ids))
