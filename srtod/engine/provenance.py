@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import re
 import subprocess
@@ -181,6 +182,7 @@ def claim_work_dir(work_dir: str | Path, config_hash_: str, version: int | None,
     A work_dir left by another config or run version (its ``srtod_fingerprint.json`` differs)
     holds checkpoints a resume must not pick up: with ``restart_on_change`` it is moved aside to
     ``train.stale-<hash>-v<version>`` (nothing is deleted) and the training starts afresh;
+    under a distributed launch only rank 0 (``RANK``) looks;
     without, it is kept (a deliberate resume with a changed config, e.g. a longer schedule) and
     the change is logged. A work_dir without a fingerprint (older results) is kept as it is.
 
@@ -195,6 +197,8 @@ def claim_work_dir(work_dir: str | Path, config_hash_: str, version: int | None,
         The work_dir, created, with this config's fingerprint.
     """
     work_dir = Path(work_dir)
+    if int(os.environ.get('RANK', '0')) != 0:   # a distributed launch: rank 0 does it
+        return work_dir
     mine = dict(config_hash=config_hash_, run_version=version)
     marker = work_dir / FINGERPRINT_FILE
     if marker.is_file():
