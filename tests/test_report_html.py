@@ -7,7 +7,8 @@ from srtod.analysis.html import markdown_to_html, write_html
 from srtod.errors import InputError
 
 PNG = base64.b64decode(  # a 1x1 PNG
-    'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==')
+    'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJ'
+    'RU5ErkJggg==')
 
 
 def test_page_inlines_its_figures_and_renders_tables(tmp_path):

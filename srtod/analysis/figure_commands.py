@@ -25,6 +25,8 @@ FIGURE_FILES = ('fig1_difference_map.png', 'fig3_pixel_vs_highfreq.png',
 #: Beside separation.json: the arrays of the run's supplement-Fig. 1 column.
 PANEL_FILE = 'figure_panel.npz'
 DATASETS_FIGURE = 'difference_maps_datasets.png'
+#: The training seed whose weights the figures rule draws (the panels the reports show).
+FIGURES_SEED = 0
 HF_CUTOFF = 1 / 32
 
 
@@ -315,5 +317,5 @@ def add_commands(subparsers) -> None:
     c.set_defaults(func=_claims)
 
 
-__all__ = ['FIGURE_FILES', 'PANEL_FILE', 'DATASETS_FIGURE', 'figures_dir', 'dataset_panel_runs',
-           'make_figures', 'make_dataset_figure', 'add_commands']
+__all__ = ['FIGURE_FILES', 'PANEL_FILE', 'DATASETS_FIGURE', 'FIGURES_SEED', 'figures_dir',
+           'dataset_panel_runs', 'make_figures', 'make_dataset_figure', 'add_commands']

@@ -24,7 +24,7 @@ import pandas as pd
 from srtod.analysis import stats
 from srtod.analysis.charts import plot_gain_forest, plot_published_vs_reproduced
 from srtod.analysis.collect import STATUS_FAILED, STATUS_OK
-from srtod.analysis.figure_commands import DATASETS_FIGURE, PANEL_FILE
+from srtod.analysis.figure_commands import DATASETS_FIGURE, FIGURES_SEED, PANEL_FILE
 from srtod.analysis.format import fmt, fmt_mean, frame_markdown, markdown_table
 from srtod.analysis.html import write_html
 from srtod.errors import InputError
@@ -330,8 +330,6 @@ def forest_name(table: str) -> str:
 
 #: Supplement Fig. 1, drawn by the figures rule (``srtod figures --datasets``).
 DATASETS_FIGURE_PATH = f'figures/{DATASETS_FIGURE}'
-#: The seed whose panels the figures rule draws (workflow/rules/figures.smk).
-FIGURES_SEED = 0
 
 
 def load_panel(tier: str, run_id: str, results_root=None) -> dict | None:

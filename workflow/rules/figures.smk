@@ -7,12 +7,12 @@
 from srtod.analysis.figure_commands import (
     DATASETS_FIGURE,
     FIGURE_FILES,
+    FIGURES_SEED,
     PANEL_FILE,
     dataset_panel_runs,
 )
 
 SRTOD_RUNS = [run for run in RUN_IDS if REGISTRY.runs[run].srtod]
-FIGURES_SEED = 0
 
 
 def figures_baseline(wildcards):
