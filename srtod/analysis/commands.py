@@ -61,7 +61,9 @@ def add_commands(subparsers) -> None:
         'collect', parents=[common],
         help='gather every run of a tier into results/<tier>/runs.csv',
         description='Read train.json, metrics.json and fps.json of every (run id, seed) of a '
-                    'tier and write one table, one row per run and seed.')
+                    'tier and write one table, one row per run and seed, with the provenance of '
+                    'each (config hash, run version, code version, machine); a row whose config '
+                    'hash or run version differs from the current one is marked stale.')
     p.add_argument('--out', default=None, metavar='CSV',
                    help='output file (default: <results>/<tier>/runs.csv)')
     p.set_defaults(func=cmd_collect)
@@ -70,8 +72,9 @@ def add_commands(subparsers) -> None:
         'report', parents=[common],
         help='write reports/<tier>/index.md and one markdown report per table',
         description='Compare the reproduced numbers of runs.csv with the published ones: per '
-                    'table, published, reproduced, difference, SR-TOD gains over the baseline, '
-                    'statistics, decisions and a chart.')
+                    'table, published, reproduced, difference, rank agreement, SR-TOD gains '
+                    'over the baseline, statistics, figures, provenance and decisions; an index; '
+                    'and an HTML copy of each page (html/).')
     p.add_argument('--tables', nargs='+', default=None, metavar='TABLE',
                    help='tables to report (default: every table of the registry)')
     p.add_argument('--seeds', type=int, default=None, metavar='N',
