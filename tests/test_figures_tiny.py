@@ -66,8 +66,19 @@ def test_figures_for_a_tiny_run(tiny_run):
         path = out / name
         assert path.is_file() and path.stat().st_size > 2000, name
         assert path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
-    with np.load(root / 'results' / TIER / RUN / 'seed0' / PANEL_FILE) as panel:
-        assert panel['image'].shape == (32, 32, 3) and panel['diff_map'].shape == (32, 32)
+    with np.load(root / 'results' / TIER / RUN / 'seed0' / PANEL_FILE) as data:
+        panel = {key: data[key] for key in data.files}
+    assert panel['image'].shape == (32, 32, 3) and panel['diff_map'].shape == (32, 32)
+    # what the table reports' Fig. 1 and Fig. 4 panels show, on the same crop
+    assert panel['reconstruction'].shape == (32, 32, 3)
+    np.testing.assert_array_equal(panel['binary_map'],
+                                  (panel['diff_map'] > panel['threshold']).astype(np.float32))
+    for key in ('p2_before', 'p2_after', 'p2_baseline'):
+        assert panel[key].shape == (32, 32) and (panel[key] >= 0).all(), key
+    from srtod.analysis.figures import plot_table_features, plot_table_maps
+    for plot in (plot_table_maps, plot_table_features):
+        png = plot([('RH + DGFE', panel), ('RH', None)], root / f'{plot.__name__}.png')
+        assert png.read_bytes()[:4] == b'\x89PNG'
     saved = json.loads((root / 'results' / TIER / RUN / 'seed0' / 'separation.json').read_text())
     assert saved['status'] == 'ok' and saved['images'] == 4 and saved['baseline'] == BASE
     sep = saved['separation']

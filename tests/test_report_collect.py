@@ -1,7 +1,9 @@
 """srtod.analysis.collect: result files of a tier -> runs.csv (ok, failed, incomplete runs)."""
+import dataclasses
 import json
 import math
 
+import pandas as pd
 import pytest
 
 from srtod.analysis.collect import (RUN_COLUMNS, collect_runs, load_runs_csv, run_record,
@@ -87,3 +89,44 @@ def test_bad_result_file_names_the_file(tmp_path):
 def test_load_runs_csv_missing_file_says_what_to_run(tmp_path):
     with pytest.raises(InputError, match='srtod collect'):
         load_runs_csv(tmp_path / 'runs.csv')
+
+
+MACHINE = dict(device='cuda', cpu='AMD EPYC 9654', gpu='NVIDIA H200', gpus=1, torch='2.4.1',
+               cuda='12.1', cudnn=90100, onednn='3.4.2')
+
+
+def test_provenance_columns_and_stale_rows(tmp_path):
+    """Each row says which code and machine made it; rows whose recorded config hash or run
+    version differ from the current ones (or were not recorded) are stale, with the reason."""
+    base = tmp_path / 'tiny'
+    runs = {'droneswarms/cascade_rcnn': dict(config_hash='aaa', run_version=1),     # current
+            'droneswarms/cascade_rcnn+srtod': dict(config_hash='old', run_version=1),
+            'droneswarms/cascade_rcnn+srtod-rh': dict(config_hash='ccc', run_version=1),
+            'droneswarms/faster_rcnn': dict(config_hash=None, run_version=None)}
+    for run_id, prov in runs.items():
+        _write(base / run_id / 'seed0' / 'train.json',
+               _train(run_id, 0, machine=MACHINE, code_version='srtod 0.1.0 git 1234', **prov))
+        _write(base / run_id / 'seed0' / 'metrics.json', {
+            'status': 'ok', 'metrics': {'AP': 1.0},
+            'test_provenance': dict(code_version='srtod 0.1.0 git 5678',
+                                    machine=dict(MACHINE, gpu=None, device='cpu'))})
+    current = {'droneswarms/cascade_rcnn': 'aaa', 'droneswarms/cascade_rcnn+srtod': 'new',
+               'droneswarms/cascade_rcnn+srtod-rh': 'ccc', 'droneswarms/faster_rcnn': 'fff'}
+    registry = load_registry()   # its own copy: one run's version is bumped to 2
+    rh = 'droneswarms/cascade_rcnn+srtod-rh'
+    registry.runs[rh] = dataclasses.replace(registry.runs[rh], version=2)
+    frame = collect_runs(registry, 'tiny', results_root=tmp_path,
+                         current=lambda run_id, seed: current[run_id]).set_index('run_id')
+    assert pd.isna(frame.loc['droneswarms/cascade_rcnn', 'stale'])
+    assert frame.loc['droneswarms/cascade_rcnn+srtod', 'stale'] == 'config changed (old -> new)'
+    assert frame.loc['droneswarms/cascade_rcnn+srtod-rh', 'stale'] == 'run version 1 -> 2'
+    assert frame.loc['droneswarms/faster_rcnn', 'stale'] == (
+        'config hash not recorded; run version not recorded')
+    row = frame.loc['droneswarms/cascade_rcnn']
+    assert row.machine == 'NVIDIA H200 (1 GPU); torch 2.4.1, CUDA 12.1, oneDNN 3.4.2'
+    assert row.test_machine == 'CPU AMD EPYC 9654; torch 2.4.1, CUDA 12.1, oneDNN 3.4.2'
+    assert row.code_version == 'srtod 0.1.0 git 1234'
+    assert row.test_code_version == 'srtod 0.1.0 git 5678' and row.run_version == 1
+    # without the current hashes nothing is marked
+    plain = collect_runs(registry, 'tiny', results_root=tmp_path)
+    assert plain['stale'].isna().all()

@@ -1,6 +1,8 @@
 """srtod.analysis.report: published vs reproduced tables, SR-TOD gains, failures, charts, index."""
 import math
+import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -90,13 +92,83 @@ def test_table_report_numbers(tmp_path, registry, runs):
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
-def test_index_counts_and_sign_agreement(registry, runs):
-    text = render_index(registry, runs, 'tiny', ['T4', 'T6'], seeds=2)
+def test_index_counts_signs_and_rank_agreement(registry, runs):
+    statistics = {'T4': pd.DataFrame(dict(run_id=[RH, FULL],
+                                          verdict=['within noise', 'gain reproduced'])),
+                  'T6': pd.DataFrame(dict(run_id=[FULL], verdict=['too few seeds']))}
+    text = render_index(registry, runs, 'tiny', ['T4', 'T6'], seeds=2, statistics=statistics)
     rows = _table_rows(text)
-    assert rows['[T4](T4.md)'][3:] == ['2/3', '2/2']  # RH: one seed failed
-    assert rows['[T6](T6.md)'][3:] == ['1/3', '1/1']  # EM and Concat not run
+    assert '| table | title | dataset | rows run | stale rows | SR-TOD gains above noise | ' \
+           'rank agreement |' in text
+    # RH: one seed failed, so 2 of 3 rows ran; one of two judged gains is above noise;
+    # Spearman of published (36.4, 36.5, 38.3) and reproduced (11, 11, 14.5) AP
+    assert rows['[T4](T4.md)'][3:] == ['2/3', '0', '1/2', 'ρ = 0.87 (n = 3)']
+    assert rows['[T6](T6.md)'][3:] == ['1/3', '0', '– (1 with too few seeds)', '– (n = 1)']
     assert '3 ok' not in text and '1 failed' in text and '2 not run' in text
     assert f'- `{RH}`: seed 1, train: loss is nan (iteration 17)' in text
+    assert 'rows reproduced' not in text
+    versions = _table_rows(text, 'Code versions')
+    assert versions['v0'][1:] == ['not recorded', '3', 'T4 (3), T6 (1)']
+
+
+def test_stale_rows_are_marked(tmp_path, registry, runs):
+    runs = runs.copy()
+    runs['stale'] = None
+    runs.loc[runs['run_id'] == BASE, 'stale'] = 'config changed (aaa -> bbb)'
+    write_reports(registry, runs, 'tiny', ['T4'], tmp_path, seeds=2, results_root=tmp_path)
+    text = (tmp_path / 'T4.md').read_text(encoding='utf-8')
+    assert '**Stale rows: 1.**' in text
+    rep = _table_rows(text, 'Reproduced')
+    assert rep['Cascade R-CNN (no RH, no DGFE)'][1] == (
+        'ok, stale (seed 0: config changed (aaa -> bbb); seed 1: config changed (aaa -> bbb))')
+    prov = _table_rows(text, 'Provenance')
+    assert prov[f'`{BASE}`'][2:] == ['v0', 'not recorded', 'not recorded', 'not recorded',
+                                      'not recorded', 'config changed (aaa -> bbb)']
+    index = (tmp_path / 'index.md').read_text(encoding='utf-8')
+    assert _table_rows(index)['[T4](T4.md)'][3:5] == ['2/3', '1']   # a stale row ran
+    assert f'- `{BASE}`: seed 0: config changed (aaa -> bbb)' in index
+
+
+def _panel(path, with_baseline=True):
+    rng = np.random.default_rng(0)
+    panel = dict(label='droneswarms', image=rng.random((32, 32, 3)), diff_map=rng.random((32, 32)),
+                 boxes=np.array([[4.0, 4.0, 10.0, 10.0]]), reconstruction=rng.random((32, 32, 3)),
+                 binary_map=(rng.random((32, 32)) > 0.5).astype(np.float32),
+                 threshold=np.float64(40 / 255), p2_before=rng.random((32, 32)),
+                 p2_after=rng.random((32, 32)), format=np.int64(2))
+    if with_baseline:
+        panel['p2_baseline'] = rng.random((32, 32))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **panel)
+
+
+def test_every_image_a_page_shows_exists(tmp_path, registry, runs):
+    """Table reports show the Fig. 1 and Fig. 4 panels and the forest plot of their SR-TOD rows
+    (a row without a panel gets a note in the figure); the index shows supplement Fig. 1 only
+    when it exists."""
+    _panel(tmp_path / 'tiny' / FULL / 'seed0' / 'figure_panel.npz')
+    out = tmp_path / 'reports'
+    write_reports(registry, runs, 'tiny', ['T4', 'T6'], out, seeds=2, results_root=tmp_path)
+    t4 = (out / 'T4.md').read_text(encoding='utf-8')
+    for name in ('T4_published_vs_reproduced', 'T4_difference_maps', 'T4_features',
+                 'T4_gains'):
+        assert f'](figures/{name}.png)' in t4, name
+    assert 'difference_maps_datasets' not in (out / 'index.md').read_text(encoding='utf-8')
+    (out / 'figures' / 'difference_maps_datasets.png').write_bytes(
+        (out / 'figures' / 'T4_gains.png').read_bytes())
+    write_reports(registry, runs, 'tiny', ['T4', 'T6'], out, seeds=2, results_root=tmp_path)
+    pages = [out / 'index.md', out / 'T4.md', out / 'T6.md']
+    shown = [(page, m.group(1)) for page in pages
+             for m in re.finditer(r'!\[[^\]]*\]\(([^)]+)\)', page.read_text(encoding='utf-8'))]
+    assert len(shown) == 1 + 4 + 4
+    for page, target in shown:
+        png = page.parent / target
+        assert png.is_file() and png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n', (page, target)
+    # compact: the panels of T4's two SR-TOD rows fit on one screen
+    from PIL import Image
+    for name in ('T4_difference_maps', 'T4_features'):
+        width, height = Image.open(out / 'figures' / f'{name}.png').size
+        assert width <= 1100 and height <= 900, (name, width, height)
 
 
 def test_fps_column_is_a_ratio(tmp_path, registry):
@@ -110,3 +182,15 @@ def test_fps_column_is_a_ratio(tmp_path, registry):
     row = gains['DetectoRS w/ SR-TOD']
     assert row[-2:] == ['×0.71', '×0.80']  # published 8.9 / 12.5, reproduced 8 / 10
     assert 'measured on cpu' in text
+
+
+def test_panels_of_an_older_srtod_figures_are_not_shown(tmp_path):
+    from srtod.analysis.report import load_panel
+    path = tmp_path / 'tiny' / FULL / 'seed0' / 'figure_panel.npz'
+    _panel(path)
+    assert load_panel('tiny', FULL, tmp_path)['format'] == 2
+    np.savez_compressed(path, image=np.zeros((4, 4, 3)), diff_map=np.zeros((4, 4)),
+                        boxes=np.zeros((0, 4)))   # written before the table panels existed
+    assert load_panel('tiny', FULL, tmp_path) is None
+    np.savez_compressed(path, failed=np.array(True))
+    assert load_panel('tiny', FULL, tmp_path) is None

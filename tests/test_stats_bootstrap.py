@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from srtod.analysis.stats import paired_bootstrap, verdict
+from srtod.analysis.stats import paired_bootstrap, rank_agreement, sign_counts, verdict
 from srtod.errors import InputError
 
 
@@ -30,8 +30,8 @@ def test_interval_covers_a_known_gain():
     assert res['low'] < 2.0 < res['high']
     assert res['low'] > 1.0 and res['high'] < 3.0   # paired: the 8-point image spread cancels
     assert res['gain'] == pytest.approx(b.ap() - a.ap())
-    assert verdict(res['low'], res['high'], published_gain=2.0) == 'gain reproduced'
-    assert verdict(res['low'], res['high'], published_gain=5.0) == 'smaller than published'
+    assert verdict(res['low'], res['high'], published_gain=2.0, seeds=3) == 'gain reproduced'
+    assert verdict(res['low'], res['high'], published_gain=5.0, seeds=3) == 'smaller than published'
 
 
 def test_null_difference_is_within_noise():
@@ -41,7 +41,7 @@ def test_null_difference_is_within_noise():
     b = MeanRecords(base + rng.normal(0, 2.0, 300))
     res = paired_bootstrap(a, b, n=1000, seed=0)
     assert res['low'] < 0 < res['high']
-    assert verdict(res['low'], res['high'], 1.9) == 'within noise'
+    assert verdict(res['low'], res['high'], 1.9, seeds=5) == 'within noise'
 
 
 def test_interval_width_matches_standard_error():
@@ -84,7 +84,50 @@ def test_mismatched_images_are_an_input_error():
     (0.5, 3.0, None, 'no gain published'),
 ])
 def test_verdict_definitions(low, high, pub, expected):
-    assert verdict(low, high, pub) == expected
+    assert verdict(low, high, pub, seeds=3) == expected
+
+
+@pytest.mark.parametrize('seeds', [1, 2])
+@pytest.mark.parametrize('low,high,pub', [(0.5, 3.0, 2.0), (-2.0, -0.1, 2.0), (-1, 1, 2.0)])
+def test_fewer_than_three_seeds_give_no_verdict(seeds, low, high, pub):
+    assert verdict(low, high, pub, seeds=seeds) == 'too few seeds'
+
+
+def test_two_level_resample_carries_seed_noise():
+    """Seeds drawn with replacement, then images: seed-to-seed spread of the gain widens the
+    interval beyond the image-only one, and the interval of identical seeds does not."""
+    rng = np.random.default_rng(3)
+    base = rng.normal(30, 5, 300)
+    noise = rng.normal(0, 1.0, 300)
+    a = [MeanRecords(base)] * 4
+    same = [MeanRecords(base + 1.0 + noise)] * 4
+    spread = [MeanRecords(base + g + noise) for g in (-1.0, 0.5, 1.5, 3.0)]  # mean gain 1.0
+    one = paired_bootstrap(a[0], same[0], n=800, seed=0)
+    flat = paired_bootstrap(a, same, n=800, seed=0)
+    wide = paired_bootstrap(a, spread, n=800, seed=0)
+    assert flat['high'] - flat['low'] == pytest.approx(one['high'] - one['low'], rel=0.15)
+    assert wide['gain'] == pytest.approx(flat['gain'])
+    assert wide['high'] - wide['low'] > 2.5 * (flat['high'] - flat['low'])
+    # the seed level alone: a mean of 4 gains drawn from (-1, .5, 1.5, 3) spans about 1.0 +- 1.4
+    assert wide['low'] < 0.0 < 2.0 < wide['high']
+
+
+def test_rank_agreement_is_spearman_over_complete_rows():
+    pub = [36.4, 38.3, 36.5, 20.0, np.nan]
+    rep = [14.3, 20.4, 14.7, 1.0, 9.0]    # same order as published: rho 1
+    assert rank_agreement(pub, rep) == (pytest.approx(1.0), 4)
+    rho, n = rank_agreement(pub, [20.4, 14.3, 14.7, 1.0, 9.0])
+    assert n == 4 and rho == pytest.approx(0.2)   # 1 - 6 * 8 / (4 * 15): ranks 2,4 swapped
+    assert math.isnan(rank_agreement([1.0, 2.0], [2.0, 1.0])[0])   # fewer than 3 rows
+    assert math.isnan(rank_agreement([1.0, 2.0, 3.0], [5.0, 5.0, 5.0])[0])  # constant side
+
+
+def test_sign_counts_use_the_verdicts():
+    import pandas as pd
+    frame = pd.DataFrame(dict(verdict=['gain reproduced', 'within noise', 'smaller than '
+                                       'published', 'too few seeds', 'not run',
+                                       'no gain published', 'not reproduced']))
+    assert sign_counts(frame) == dict(above=2, judged=4, too_few=1, rows=7)
 
 
 def _real_records(tmp_path, name, found_second, rng):
@@ -120,4 +163,4 @@ def test_bootstrap_on_real_per_image_records(tmp_path):
     assert res['gain'] > 10 and res['low'] > 0 and res['low'] < res['gain'] < res['high']
     same = paired_bootstrap(base, base, n=50, seed=0)
     assert same['low'] == same['high'] == same['gain'] == 0.0
-    assert verdict(same['low'], same['high'], 1.0) == 'within noise'
+    assert verdict(same['low'], same['high'], 1.0, seeds=3) == 'within noise'

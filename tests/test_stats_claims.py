@@ -25,22 +25,26 @@ class MeanRecords:
         return float(self.scores[ids].mean())
 
 
+SEEDS = 3
+
+
 @pytest.fixture()
 def world(tmp_path):
-    """Cascade R-CNN baseline 36, SR-TOD +2 (a real gain), SR-TOD-rh +0 (noise), RFLA failed."""
+    """Cascade R-CNN baseline 36, SR-TOD +2 (a real gain), SR-TOD-rh +0 (noise), RFLA failed;
+    three seeds each."""
     rng = np.random.default_rng(0)
-    base = rng.normal(36, 6, N_IMAGES)
-    scores = {
-        'droneswarms/cascade_rcnn': base,
-        'droneswarms/cascade_rcnn+srtod': base + 2.0 + rng.normal(0, 1, N_IMAGES),
-        'droneswarms/cascade_rcnn+srtod-rh': base + rng.normal(0, 1, N_IMAGES),
-    }
+    scores = {}
+    for seed in range(SEEDS):
+        base = rng.normal(36, 6, N_IMAGES)
+        scores['droneswarms/cascade_rcnn', seed] = base
+        scores['droneswarms/cascade_rcnn+srtod', seed] = base + 2.0 + rng.normal(0, 1, N_IMAGES)
+        scores['droneswarms/cascade_rcnn+srtod-rh', seed] = base + rng.normal(0, 1, N_IMAGES)
     rows = []
-    for run_id, s in scores.items():
-        path = stats.records_path(TIER, run_id, 0, tmp_path)
+    for (run_id, seed), s in scores.items():
+        path = stats.records_path(TIER, run_id, seed, tmp_path)
         path.parent.mkdir(parents=True)
         path.write_bytes(b'')
-        rows.append(dict(run_id=run_id, seed=0, status='ok', AP=s.mean(), failure=None,
+        rows.append(dict(run_id=run_id, seed=seed, status='ok', AP=s.mean(), failure=None,
                          fps=10.0, threshold_init=40 / 255 if '+srtod' in run_id else math.nan,
                          threshold_final=(40 / 255) * 0.9995 if '+srtod' in run_id else math.nan))
     rows.append(dict(run_id='droneswarms/rfla', seed=0, status='failed', AP=math.nan,
@@ -49,7 +53,7 @@ def world(tmp_path):
 
     def loader(path):
         run_id = '/'.join(path.parts[-4:-2])
-        return MeanRecords(scores[run_id])
+        return MeanRecords(scores[run_id, int(path.parts[-2][4:])])
 
     return dict(runs=runs, root=tmp_path, loader=loader, registry=load_registry())
 
@@ -62,12 +66,25 @@ def test_table_statistics_rows_and_verdicts(world):
         'droneswarms/cascade_rcnn+srtod', 'droneswarms/detectors+srtod', 'droneswarms/rfla+srtod']
     row = table.set_index('run_id').loc['droneswarms/cascade_rcnn+srtod']
     assert row['published_gain'] == pytest.approx(38.3 - 36.4)
-    assert row['reproduced_gain'] == pytest.approx(2.0, abs=0.3)
+    assert row['reproduced_gain'] == pytest.approx(2.0, abs=0.3) and row['seeds'] == SEEDS
     assert row['low'] < row['reproduced_gain'] < row['high']
     assert row['verdict'] == 'gain reproduced'
     rfla = table.set_index('run_id').loc['droneswarms/rfla+srtod']
     assert rfla['verdict'] == 'failed' and 'loss is NaN' in rfla['note']
     assert table.set_index('run_id').loc['droneswarms/retinanet+srtod', 'verdict'] == 'not run'
+
+
+def test_one_seed_gives_too_few_seeds_with_its_interval(world):
+    runs = world['runs'][world['runs']['seed'] == 0]
+    table = stats.table_statistics(runs, world['registry'], TIER, 'T4', n=200,
+                                   results_root=world['root'], loader=world['loader'])
+    row = table.set_index('run_id').loc['droneswarms/cascade_rcnn+srtod']
+    assert row['verdict'] == 'too few seeds' and row['seeds'] == 1
+    assert 0 < row['low'] < row['high']   # the interval is still measured and shown
+    text = claims.render_claims(TIER, runs, world['registry'], n=100,
+                                results_root=world['root'], loader=world['loader'])
+    dgfe = next(line for line in text.splitlines() if 'DGFE adds 1.8 AP' in line)
+    assert '**too few seeds**' in dgfe
 
 
 def test_table_statistics_rejects_unknown_table(world):
@@ -76,25 +93,44 @@ def test_table_statistics_rejects_unknown_table(world):
         stats.table_statistics(world['runs'], world['registry'], TIER, 'T9')
 
 
-def test_claims_page_has_every_claim_with_evidence(world):
+def _summary_lines(text):
+    """The summary table's rows: claim text -> cells."""
+    lines = [line for line in text.split('## Details')[0].splitlines()
+             if line.startswith('| ') and line[2].isdigit()]
+    return {cells[2]: cells for cells in (line.strip('|').split(' | ') for line in lines)}
+
+
+def _detail(text, i):
+    return text.split(f'### Claim {i}\n', 1)[1].split('\n### ', 1)[0]
+
+
+def test_claims_page_one_line_per_claim_with_details(world):
     text = claims.render_claims(TIER, world['runs'], world['registry'], n=200,
                                 results_root=world['root'], loader=world['loader'])
-    lines = [line for line in text.splitlines() if line.startswith('| ') and line[2].isdigit()]
-    assert len(lines) == len(claims.CLAIMS)
-    by_text = {line.split(' | ')[2]: line for line in lines}
+    by_text = _summary_lines(text)
+    assert len(by_text) == len(claims.CLAIMS)
+    for cells in by_text.values():   # verdict, decisive figure, link: nothing long
+        assert len(cells) == 6 and len(cells[4]) < 200
+        assert cells[5].strip() == f'[details](#claim-{cells[0].strip()})'
+        assert f'### Claim {cells[0].strip()}' in text
     casc = next(v for k, v in by_text.items() if k.startswith('Cascade R-CNN w/ SR-TOD improves'))
-    assert '**gain reproduced**' in casc and 'published +1.9' in casc
+    assert casc[3] == '**gain reproduced**' and 'vs published +1.9 (3 seeds)' in casc[4]
+    # the detail section holds the per-run evidence as a table
+    detail = _detail(text, int(casc[0]))
+    assert '| run | compared with | published gain | reproduced gain |' in detail
+    assert '| `droneswarms/cascade_rcnn+srtod` | `droneswarms/cascade_rcnn` | +1.9 |' in detail
     rh = next(v for k, v in by_text.items() if k.startswith('The reconstruction head alone'))
-    assert '**within noise**' in rh
+    assert rh[3] == '**within noise**'
     dgfe = next(v for k, v in by_text.items() if k.startswith('DGFE adds 1.8 AP'))
-    assert '**gain reproduced**' in dgfe or '**smaller than published**' in dgfe
+    assert dgfe[3] in ('**gain reproduced**', '**smaller than published**')
     # the threshold moved by 40/255 * 5e-4 = 0.02/255 < 0.1/255: not a learned threshold
     thr = next(v for k, v in by_text.items() if k.startswith('The threshold t is learnable'))
-    assert '**not supported**' in thr and '-0.0200/255' in thr
+    assert thr[3] == '**not supported**' and 't moved by its loss in 0 of 2' in thr[4]
+    assert '-0.0200' in _detail(text, int(thr[0]))
     rfla = next(v for k, v in by_text.items() if k.startswith('RFLA w/ SR-TOD improves RFLA by 2.1'))
-    assert '**failed**' in rfla
-    assert '**not measured**' in by_text[next(k for k in by_text if k.startswith('On DOTA'))]
-    assert '## Methods' in text and 'paired bootstrap' in text
+    assert rfla[3] == '**failed**'
+    assert by_text[next(k for k in by_text if k.startswith('On DOTA'))][3] == '**not measured**'
+    assert '## Methods' in text and 'two-level paired bootstrap' in text
 
 
 def test_threshold_table_change_in_grey_levels(world):
@@ -126,11 +162,13 @@ def test_separation_claim_verdicts(world, auc_d, auc_ref, expected):
     path.with_name('separation.json').write_text(json.dumps(_separation(auc_d, auc_ref)))
     ev = claims.Evidence(TIER, world['runs'], world['registry'], n=50,
                          results_root=world['root'], loader=world['loader'])
-    text, verdict = claims.evaluate(claims.CLAIMS[0], ev)
-    assert verdict == expected
-    assert f'very_tiny {auc_d:.3f} (best learning-free map {auc_ref:.3f})' in text
-    _, feat = claims.evaluate(next(c for c in claims.CLAIMS if c.kind == 'features'), ev)
-    assert feat == 'supported'
+    found = claims.evaluate(claims.CLAIMS[0], ev)
+    assert found.verdict == expected
+    row = found.evidence.iloc[0]
+    assert (row['AUC very_tiny'], row['very_tiny: best learning-free map']) == (
+        f'{auc_d:.3f}', f'{auc_ref:.3f}')
+    feat = claims.evaluate(next(c for c in claims.CLAIMS if c.kind == 'features'), ev)
+    assert feat.verdict == 'supported' and feat.figure.endswith('in 1 of 1 runs')
     table = claims.separation_table(ev.separation())
     assert table.loc[0, 'tiny: AUC / hit rate (objects)'] == f'{auc_d:.3f} / 0.80 (5)'
 
@@ -143,10 +181,14 @@ def test_threshold_claim_needs_movement_beyond_weight_decay():
              threshold_final=k / 255 * 0.9975) for k in (20, 40, 60)]
         + [dict(run_id='droneswarms/cascade_rcnn+srtod-thr_fixed', seed=0, threshold_init=40 / 255,
                 threshold_final=40 / 255)])
-    text, verdict = claims._threshold_evidence(decay)
-    assert verdict == 'not supported' and 'x0.99750' in text
+    found = claims._threshold_finding(decay)
+    assert found.verdict == 'not supported' and 'x0.99750' in found.figure
     learned = pd.concat([decay, pd.DataFrame([dict(
         run_id='droneswarms/cascade_rcnn+srtod-ste', seed=0, threshold_init=40 / 255,
         threshold_final=31 / 255)])])
-    text, verdict = claims._threshold_evidence(learned)
-    assert verdict == 'supported' and 'cascade_rcnn+srtod-ste' in text
+    found = claims._threshold_finding(learned)
+    assert found.verdict == 'supported' and 'in 1 of 4 updated runs' in found.figure
+    ste = found.evidence.set_index('run').loc['`droneswarms/cascade_rcnn+srtod-ste`']
+    assert ste['moved by its loss'] == 'yes'
+    fixed = found.evidence.set_index('run').loc['`droneswarms/cascade_rcnn+srtod-thr_fixed`']
+    assert fixed["dataset's decay factor"] == 'never updated' 

@@ -76,3 +76,59 @@ def plot_published_vs_reproduced(path: str | Path, title: str, labels: Sequence[
     plt.close(fig)
     write_bytes(path, buf.getvalue())
     return Path(path)
+
+
+def plot_gain_forest(path: str | Path, title: str, labels: Sequence[str], published,
+                     gains, lows, highs, verdicts: Sequence[str]) -> Path:
+    """Forest plot of SR-TOD gains: per row the reproduced AP gain with its 95% interval
+    (paired bootstrap) and the published gain beside it.
+
+    Args:
+        path: the PNG to write.
+        title: the figure title.
+        labels: the SR-TOD row labels, top to bottom.
+        published: the published gains (NaN where the paper gives none).
+        gains, lows, highs: the reproduced gain and its interval (NaN where not measured).
+        verdicts: the bootstrap verdict of each row, printed at the right.
+
+    Returns:
+        The path written.
+    """
+    pub, gain, low, high = (np.asarray(v, dtype=float) for v in (published, gains, lows, highs))
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(7.2, 0.45 * n + 1.3))
+    y = np.arange(n)
+    ok = np.isfinite(low) & np.isfinite(high)
+    if ok.any():
+        ax.errorbar(gain[ok], y[ok], xerr=np.vstack([gain[ok] - low[ok], high[ok] - gain[ok]]),
+                    fmt='o', color=REPRODUCED_COLOR, ms=5, capsize=3, lw=1.2,
+                    label='reproduced gain, 95% interval')
+    only = np.isfinite(gain) & ~ok
+    if only.any():
+        ax.plot(gain[only], y[only], 'o', mfc='none', color=REPRODUCED_COLOR,
+                label='reproduced gain, no interval')
+    has_pub = np.isfinite(pub)
+    ax.plot(pub[has_pub], y[has_pub], 'D', color='#d62728', ms=5, label='published gain')
+    ax.axvline(0, color='k', lw=0.8)
+    finite = np.concatenate([v[np.isfinite(v)] for v in (pub, gain, low, high)] + [[0.0]])
+    span = max(float(np.ptp(finite)), 1.0)
+    right = float(finite.max()) + 0.05 * span
+    for i in range(n):
+        ax.text(right, i, verdicts[i] if i < len(verdicts) else '', va='center', fontsize=7)
+        if not np.isfinite(gain[i]):
+            ax.text(0, i, '  not measured', va='center', fontsize=7, color='#b00020')
+    ax.set_xlim(float(finite.min()) - 0.05 * span, right + 0.45 * span)
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.set_ylim(n - 0.5, -0.5)
+    ax.set_xlabel('AP gain over the baseline (points)', fontsize=8)
+    ax.tick_params(axis='x', labelsize=7)
+    ax.grid(axis='x', lw=0.3, alpha=0.6)
+    ax.legend(fontsize=7, loc='lower left', bbox_to_anchor=(0, 1.0), ncol=3, frameon=False)
+    fig.suptitle(title, fontsize=9, x=0.01, ha='left')
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=110)
+    plt.close(fig)
+    write_bytes(path, buf.getvalue())
+    return Path(path)

@@ -4,9 +4,14 @@ A claim is declared once in ``CLAIMS`` (source, words, and what measures it); th
 from ``results/<tier>/runs.csv`` (AP, FPS, threshold), each SR-TOD run's ``separation.json``
 (``srtod figures``) and the paired bootstrap of :mod:`srtod.analysis.stats`.
 
+The page has one line per claim (verdict, the decisive figure, a link) and, per claim, a
+detail section with the evidence of each run as a table.
+
 Verdicts. A gain claim takes the bootstrap verdict of its pair (stats module). A claim about
 several pairs is ``supported`` when every measured pair shows a gain above noise (``gain reproduced`` or
 ``smaller than published``), ``partly supported`` when some do, ``not supported`` when none does.
+A gain, gains or robustness claim measured on fewer than ``stats.MIN_SEEDS`` seeds reads
+``too few seeds``.
 The difference-map claims use the separation AUC (``SEPARATION_STRONG`` = 0.8 and above is a
 strong separation, ``SEPARATION_WEAK`` = 0.6 to 0.8 a weak one, below 0.6 none); a strong
 separation that does not beat the learning-free reference maps (image contrast) in every
@@ -22,8 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from srtod.analysis import stats
+from srtod.analysis.format import fmt, frame_markdown
+from srtod.analysis.html import write_html
 from srtod.analysis.separation import load_separation, separation_table
 from srtod.errors import InputError
 from srtod.io import write_text
@@ -32,7 +40,8 @@ SEPARATION_STRONG, SEPARATION_WEAK = 0.8, 0.6
 THRESHOLD_MOVE = 0.1 / 255
 #: t_final / t_init departing from its dataset's weight-decay factor by more than this: t learned.
 DECAY_TOLERANCE = 1e-4
-ABOVE_NOISE = ('gain reproduced', 'smaller than published')
+ABOVE_NOISE = stats.ABOVE_NOISE
+UNMEASURED = ('not run', 'failed', 'no records')
 
 
 @dataclass(frozen=True)
@@ -125,10 +134,21 @@ CLAIMS = (
 PUBLISHED_FPS_RATIO = 8.9 / 12.5
 
 
-def _fmt(x, digits=2, sign=False) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return 'n/a'
-    return f'{x:+.{digits}f}' if sign else f'{x:.{digits}f}'
+@dataclass
+class Finding:
+    """What the runs say about one claim.
+
+    Attributes:
+        verdict: the claim's verdict (module docstring).
+        figure: the decisive figure, one short phrase (the summary line shows it).
+        evidence: per run (or pair) the numbers behind the verdict (the detail section).
+        note: a sentence under the evidence table, if any.
+    """
+
+    verdict: str
+    figure: str
+    evidence: pd.DataFrame
+    note: str = ''
 
 
 class Evidence:
@@ -146,6 +166,7 @@ class Evidence:
         self.tier, self.runs, self.registry, self.n = tier, runs, registry, n
         self.results_root, self.loader = results_root, loader
         self._pairs: dict = {}
+        self._separation = None
 
     def published_gain(self, run_id, other):
         a = stats.published_ap(self.registry, run_id)
@@ -162,23 +183,37 @@ class Evidence:
 
     def separation(self) -> dict:
         """run id -> separation.json of seed 0, for every SR-TOD run of runs.csv that has one."""
-        run_ids = sorted(set(self.runs['run_id'])) if len(self.runs) else []
-        return load_separation(self.tier, run_ids, self.results_root)
+        if self._separation is None:
+            run_ids = sorted(set(self.runs['run_id'])) if len(self.runs) else []
+            self._separation = load_separation(self.tier, run_ids, self.results_root)
+        return self._separation
 
 
-def _pair_text(run_id, other, s) -> str:
-    if s['verdict'] in ('not run', 'failed', 'no records'):
-        return f'{run_id} vs {other}: {s["note"] or s["verdict"]}'
-    std = '' if s['seeds'] < 2 else f' +- {_fmt(s["reproduced_gain_std"])}'
-    return (f'{run_id} vs {other}: {_fmt(s["reproduced_gain"], sign=True)}{std} AP '
-            f'(published {_fmt(s["published_gain"], 1, True)}), 95% CI '
-            f'[{_fmt(s["low"])}, {_fmt(s["high"])}], {s["seeds"]} seed(s): {s["verdict"]}')
+PAIR_COLUMNS = ['run', 'compared with', 'published gain', 'reproduced gain', '95% interval',
+                'seeds', 'verdict']
+
+
+def _pairs_frame(results) -> pd.DataFrame:
+    rows = []
+    for run_id, other, s in results:
+        measured = s['verdict'] not in UNMEASURED
+        std = s['reproduced_gain_std']
+        gain = fmt(s['reproduced_gain'], 2, True) + (
+            f' ± {fmt(std, 2)}' if measured and s['seeds'] > 1 else '')
+        interval = (f'[{fmt(s["low"], 2)}, {fmt(s["high"], 2)}]' if measured
+                    and math.isfinite(s['low']) else '–')
+        rows.append([f'`{run_id}`', f'`{other}`', fmt(s['published_gain'], 1, True),
+                     gain if measured else '–', interval, s['seeds'],
+                     s['verdict'] + (f' ({s["note"]})' if s['note'] else '')])
+    return pd.DataFrame(rows, columns=PAIR_COLUMNS)
 
 
 def _group_verdict(verdicts) -> str:
-    measured = [v for v in verdicts if v not in ('not run', 'failed', 'no records')]
+    measured = [v for v in verdicts if v not in UNMEASURED]
     if not measured:
         return 'not measured'
+    if 'too few seeds' in measured:
+        return 'too few seeds'
     up = sum(v in ABOVE_NOISE for v in measured)
     if up == len(measured):
         return 'supported'
@@ -194,72 +229,122 @@ def _auc_verdict(aucs) -> str:
     return 'partly supported' if max(aucs) >= SEPARATION_WEAK else 'not supported'
 
 
-def evaluate(claim: Claim, ev: Evidence) -> tuple[str, str]:
-    """(evidence text, verdict) of one claim."""
-    if claim.kind == 'gain':
-        run_id, other = claim.pairs[0]
-        s = ev.pair(run_id, other)
-        verdict = s['verdict'] if s['verdict'] not in ('not run', 'no records') else 'not measured'
-        return _pair_text(run_id, other, s), verdict
-    if claim.kind in ('gains', 'robust'):
-        results = [(a, b, ev.pair(a, b)) for a, b in claim.pairs]
-        text = '; '.join(_pair_text(a, b, s) for a, b, s in results)
-        if claim.kind == 'gains':
-            verdicts = [s['verdict'] for _, _, s in results]
-            done = sum(v not in ('not run', 'failed', 'no records') for v in verdicts)
-            if done < len(verdicts):
-                text += f' ({done} of {len(verdicts)} comparisons measured in this tier)'
-            return text, _group_verdict(verdicts)
-        measured = [s for _, _, s in results if math.isfinite(s['low'])]
-        if not measured:
-            return text, 'not measured'
-        inside = all(s['low'] <= 0 <= s['high'] for s in measured)
-        return text, 'supported' if inside else 'not supported'
-    if claim.kind in ('separation', 'very_tiny'):
-        sep = ev.separation()
-        buckets = ('very_tiny', 'tiny') if claim.kind == 'separation' else ('very_tiny',)
-        parts, aucs, beats = [], [], []
-        for run_id, obj in sep.items():
-            b = obj['separation']['buckets']
-            vals = [b[k]['auc'] for k in buckets]
-            aucs += vals
-            refs = obj.get('separation_reference') or {}
-            ref = [max((r['buckets'][k]['auc'] for r in refs.values()
-                        if r['buckets'][k]['auc'] is not None), default=None) for k in buckets]
-            beats += [v > r for v, r in zip(vals, ref) if v is not None and r is not None]
-            hits = b['very_tiny']['hit_rate']
-            parts.append(f'{run_id}: AUC ' + ', '.join(
-                f'{k} {_fmt(v, 3)} (best learning-free map {_fmt(r, 3)})'
-                for k, v, r in zip(buckets, vals, ref)) + f'; very tiny hit rate {_fmt(hits, 3)}')
-        verdict = _auc_verdict(aucs)
-        if verdict == 'supported' and beats and not all(beats):
-            verdict = 'partly supported'   # separates, but no better than plain image contrast
-        return '; '.join(parts) or 'no separation.json (run `srtod figures`)', verdict
-    if claim.kind == 'threshold':
-        return _threshold_evidence(ev.runs)
-    if claim.kind == 'features':
-        parts, ok = [], []
-        for run_id, obj in ev.separation().items():
-            fc = obj.get('feature_contrast') or {}
-            before, after, base = fc.get('p2_before'), fc.get('p2_after'), fc.get('baseline_p2')
-            parts.append(f'{run_id}: object/background mean|P2| baseline {_fmt(base)}, before '
-                         f'DGFE {_fmt(before)}, after DGFE {_fmt(after)}')
-            if after is not None and base is not None:
-                ok.append(after > base)
-        verdict = ('not measured' if not ok else 'supported' if all(ok)
-                   else 'partly supported' if any(ok) else 'not supported')
-        return '; '.join(parts) or 'no separation.json', verdict
-    if claim.kind == 'fps':
-        run_id, other = claim.pairs[0]
-        fps = {r: _mean(ev.runs, r, 'fps') for r in (run_id, other)}
-        if any(v is None for v in fps.values()):
-            return f'no FPS of {run_id} and {other} in this tier', 'not measured'
-        ratio = fps[run_id] / fps[other]
-        verdict = 'supported' if abs(ratio - PUBLISHED_FPS_RATIO) <= 0.2 * PUBLISHED_FPS_RATIO \
-            else 'not supported'
-        return (f'{other} {fps[other]:.2f} FPS -> {run_id} {fps[run_id]:.2f} FPS (x{ratio:.2f}, '
-                f'published x{PUBLISHED_FPS_RATIO:.2f}; supported = within 20%)'), verdict
-    raise InputError(f'unknown claim kind {claim.kind!r}')
+def _gain_claim(claim: Claim, ev: Evidence) -> Finding:
+    run_id, other = claim.pairs[0]
+    s = ev.pair(run_id, other)
+    verdict = 'not measured' if s['verdict'] in ('not run', 'no records') else s['verdict']
+    if s['verdict'] in UNMEASURED:
+        figure = s['note'] or s['verdict']
+    else:
+        figure = (f'{fmt(s["reproduced_gain"], 2, True)} AP [{fmt(s["low"], 2)}, '
+                  f'{fmt(s["high"], 2)}] vs published {fmt(s["published_gain"], 1, True)} '
+                  f'({s["seeds"]} seed{"s" if s["seeds"] != 1 else ""})')
+    return Finding(verdict, figure, _pairs_frame([(run_id, other, s)]))
+
+
+def _gains_claim(claim: Claim, ev: Evidence) -> Finding:
+    results = [(a, b, ev.pair(a, b)) for a, b in claim.pairs]
+    verdicts = [s['verdict'] for _, _, s in results]
+    measured = [v for v in verdicts if v not in UNMEASURED]
+    up = sum(v in ABOVE_NOISE for v in measured)
+    few = sum(v == 'too few seeds' for v in measured)
+    figure = (f'{up} of {len(measured)} measured pairs above noise' if measured
+              else 'no pair measured')
+    if few:
+        figure += f' ({few} with too few seeds)'
+    if len(measured) < len(verdicts):
+        figure += f'; {len(verdicts) - len(measured)} of {len(verdicts)} not measured'
+    return Finding(_group_verdict(verdicts), figure, _pairs_frame(results))
+
+
+def _robust_claim(claim: Claim, ev: Evidence) -> Finding:
+    results = [(a, b, ev.pair(a, b)) for a, b in claim.pairs]
+    measured = [s for _, _, s in results if math.isfinite(s['low'])]
+    frame = _pairs_frame(results)
+    if not measured:
+        return Finding('not measured', 'no pair measured', frame)
+    inside = sum(s['low'] <= 0 <= s['high'] for s in measured)
+    largest = max(abs(s['reproduced_gain']) for s in measured)
+    figure = (f'{inside} of {len(measured)} intervals contain 0; largest |gain| '
+              f'{fmt(largest, 2)} AP')
+    if any(s['seeds'] < stats.MIN_SEEDS for s in measured):
+        verdict = 'too few seeds'
+    else:
+        verdict = 'supported' if inside == len(measured) else 'not supported'
+    return Finding(verdict, figure, frame)
+
+
+def _separation_claim(claim: Claim, ev: Evidence) -> Finding:
+    buckets = ('very_tiny', 'tiny') if claim.kind == 'separation' else ('very_tiny',)
+    rows, aucs, beats = [], [], []
+    for run_id, obj in ev.separation().items():
+        b = obj['separation']['buckets']
+        vals = [b[k]['auc'] for k in buckets]
+        aucs += vals
+        refs = obj.get('separation_reference') or {}
+        ref = [max((r['buckets'][k]['auc'] for r in refs.values()
+                    if r['buckets'][k]['auc'] is not None), default=None) for k in buckets]
+        beats += [v > r for v, r in zip(vals, ref) if v is not None and r is not None]
+        row = [f'`{run_id}`']
+        for v, r in zip(vals, ref):
+            row += [fmt(v, 3), fmt(r, 3)]
+        rows.append(row + [fmt(b['very_tiny']['hit_rate'], 3)])
+    columns = ['run']
+    for k in buckets:
+        columns += [f'AUC {k}', f'{k}: best learning-free map']
+    frame = pd.DataFrame(rows, columns=columns + ['very tiny hit rate'])
+    verdict = _auc_verdict(aucs)
+    if verdict == 'supported' and beats and not all(beats):
+        verdict = 'partly supported'   # separates, but no better than plain image contrast
+    finite = [a for a in aucs if a is not None and math.isfinite(a)]
+    if not finite:
+        return Finding(verdict, 'no separation.json (run `srtod figures`)', frame)
+    figure = (f'AUC of D {fmt(min(finite), 2)}-{fmt(max(finite), 2)} over {len(rows)} runs; '
+              f'beats the best learning-free map in {sum(beats)} of {len(beats)}')
+    return Finding(verdict, figure, frame)
+
+
+def _features_claim(claim: Claim, ev: Evidence) -> Finding:
+    rows, ok = [], []
+    for run_id, obj in ev.separation().items():
+        fc = obj.get('feature_contrast') or {}
+        before, after, base = fc.get('p2_before'), fc.get('p2_after'), fc.get('baseline_p2')
+        rows.append([f'`{run_id}`', fmt(base, 2), fmt(before, 2), fmt(after, 2)])
+        if after is not None and base is not None:
+            ok.append(after > base)
+    frame = pd.DataFrame(rows, columns=['run', 'baseline P2', 'SR-TOD P2 before DGFE',
+                                        'after DGFE'])
+    verdict = ('not measured' if not ok else 'supported' if all(ok)
+               else 'partly supported' if any(ok) else 'not supported')
+    figure = (f'object/background contrast after DGFE above the baseline\'s in {sum(ok)} of '
+              f'{len(ok)} runs' if ok else 'no separation.json with a baseline')
+    return Finding(verdict, figure, frame,
+                   'Object/background contrast: mean |P2| inside ground-truth boxes over '
+                   'outside, averaged over the test images.')
+
+
+def _fps_claim(claim: Claim, ev: Evidence) -> Finding:
+    run_id, other = claim.pairs[0]
+    fps = {r: _mean(ev.runs, r, 'fps') for r in (run_id, other)}
+    frame = pd.DataFrame([[f'`{r}`', fmt(v, 2)] for r, v in fps.items()], columns=['run', 'FPS'])
+    if any(v is None for v in fps.values()):
+        return Finding('not measured', f'no FPS of {run_id} and {other} in this tier', frame)
+    ratio = fps[run_id] / fps[other]
+    verdict = ('supported' if abs(ratio - PUBLISHED_FPS_RATIO) <= 0.2 * PUBLISHED_FPS_RATIO
+               else 'not supported')
+    return Finding(verdict, f'x{ratio:.2f} (published x{PUBLISHED_FPS_RATIO:.2f})', frame,
+                   'Supported when the reproduced ratio is within 20% of the published one.')
+
+
+def evaluate(claim: Claim, ev: Evidence) -> Finding:
+    """The finding (verdict, decisive figure, per-run evidence) of one claim."""
+    kinds = dict(gain=_gain_claim, gains=_gains_claim, robust=_robust_claim,
+                 separation=_separation_claim, very_tiny=_separation_claim,
+                 features=_features_claim, fps=_fps_claim,
+                 threshold=lambda c, e: _threshold_finding(e.runs))
+    if claim.kind not in kinds:
+        raise InputError(f'unknown claim kind {claim.kind!r}')
+    return kinds[claim.kind](claim, ev)
 
 
 def _mean(runs, run_id, column):
@@ -270,8 +355,6 @@ def _mean(runs, run_id, column):
 
 def threshold_table(runs):
     """Per SR-TOD run: initial and final t (mean over seeds), change in grey levels (/255)."""
-    import pandas as pd
-
     cols = ['run_id', 'seeds', 'threshold_init', 'threshold_final', 'change_255', 'moved']
     if not len(runs) or 'threshold_final' not in runs:
         return pd.DataFrame(columns=cols)
@@ -287,66 +370,67 @@ def threshold_table(runs):
     return pd.DataFrame(out, columns=cols)
 
 
-def _threshold_evidence(runs) -> tuple[str, str]:
+def _threshold_finding(runs) -> Finding:
     """Did t learn, or only decay? With the paper's sign() the loss gradient of t is zero, so
     SGD's weight decay alone moves it: by the same factor t_final / t_init in every run of one
     schedule (one dataset of a tier), whatever t_init. A run whose factor departs from its
     dataset's median by more than ``DECAY_TOLERANCE`` moved by its loss: only that supports
     the claim."""
     table = threshold_table(runs)
+    columns = ['run', 't init × 255', 't final × 255', 'change (/255)', 't_final / t_init',
+               "dataset's decay factor", 'moved by its loss']
     if not len(table):
-        return 'no run recorded a threshold', 'not measured'
+        return Finding('not measured', 'no run recorded a threshold',
+                       pd.DataFrame(columns=columns))
     table = table.assign(dataset=table['run_id'].str.split('/').str[0],
                          factor=table['threshold_final'] / table['threshold_init'])
     # t not updated at all (a fixed threshold, or one the variant never uses): no evidence
-    updated = table[(table['factor'] - 1).abs() > 1e-7].copy()
-    updated['decay_factor'] = updated.groupby('dataset')['factor'].transform('median')
-    learned = updated[(updated['factor'] - updated['decay_factor']).abs() > DECAY_TOLERANCE]
-    largest = table.loc[table['change_255'].abs().idxmax()]
-    factors = ', '.join(f'{d} x{f:.5f}' for d, f in updated.groupby('dataset')['factor'].median().items())
-    text = (f'{len(table)} run(s) with a threshold, {len(table) - len(updated)} never updated '
-            f'(fixed, or unused by the variant); t moved by >= 0.1/255 in {int(table["moved"].sum())} '
-            f'(largest {largest["change_255"]:+.4f}/255, {largest["run_id"]}); t_final / t_init per '
-            f'dataset: {factors}; runs whose factor departs from their dataset\'s (t moved by its loss, '
-            f'not by weight decay alone): {len(learned)}')
-    if len(learned):
-        text += ' (' + ', '.join(learned['run_id']) + ')'
-    return text, 'supported' if len(learned) else 'not supported'
+    updated = (table['factor'] - 1).abs() > 1e-7
+    decay = table[updated].groupby('dataset')['factor'].median()
+    table['decay_factor'] = table['dataset'].map(decay)
+    table['learned'] = updated & ((table['factor'] - table['decay_factor']).abs()
+                                  > DECAY_TOLERANCE)
+    frame = pd.DataFrame([
+        [f'`{r.run_id}`', f'{r.threshold_init * 255:.4f}', f'{r.threshold_final * 255:.4f}',
+         f'{r.change_255:+.4f}', f'{r.factor:.5f}',
+         f'{r.decay_factor:.5f}' if updated[i] else 'never updated',
+         'yes' if r.learned else 'no'] for i, r in table.iterrows()], columns=columns)
+    learned = int(table['learned'].sum())
+    factors = ', '.join(f'{d} x{f:.5f}' for d, f in decay.items())
+    figure = (f't moved by its loss in {learned} of {int(updated.sum())} updated runs '
+              f'(weight-decay factor per dataset: {factors or "–"})')
+    return Finding('supported' if learned else 'not supported', figure, frame,
+                   f'{int((~updated).sum())} run(s) never updated t (fixed, or unused by the '
+                   'variant).')
 
 
-def _markdown(frame, floatfmt='.3f') -> str:
-    if not len(frame):
-        return '(none)\n'
-    head = '| ' + ' | '.join(map(str, frame.columns)) + ' |'
-    sep = '|' + '---|' * len(frame.columns)
-    lines = [head, sep]
-    for _, row in frame.iterrows():
-        cells = []
-        for v in row:
-            if isinstance(v, (float, np.floating)):
-                cells.append('n/a' if not math.isfinite(v) else format(v, floatfmt))
-            else:
-                cells.append('n/a' if v is None else str(v))
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines) + '\n'
+def anchor(i: int) -> str:
+    """The detail section of claim ``i`` (1-based), as a link target."""
+    return f'claim-{i}'
 
 
 def render_claims(tier, runs, registry, n=1000, results_root=None, loader=None) -> str:
-    """The text of claims.md."""
-    import pandas as pd
-
+    """The text of claims.md: one line per claim, then one detail section per claim."""
     ev = Evidence(tier, runs, registry, n=n, results_root=results_root, loader=loader)
+    findings = [evaluate(claim, ev) for claim in CLAIMS]
     lines = [f'# Claims of the paper, checked on the `{tier}` tier', '',
-             'One claim per line: where the paper makes it, what it says, the evidence this '
-             'reproduction found, and a verdict. Methods are described at the end.', '',
-             '| # | source | claim | evidence | verdict |', '|---|---|---|---|---|']
-    for i, claim in enumerate(CLAIMS, 1):
-        text, verdict = evaluate(claim, ev)
-        lines.append(f'| {i} | {claim.source} | {claim.text} | {_cell(text)} | **{verdict}** |')
-    sep = ev.separation()
-    lines += ['', '## Difference-map separation per size bucket', '',
-              _markdown(separation_table(sep)), '## Threshold t (initial and final)', '',
-              _markdown(threshold_table(runs), '.5f'), '## Methods', '',
+             'One line per claim: where the paper makes it, what it says, the verdict of these '
+             'runs and the figure that decides it; "details" leads to the evidence of each '
+             'run. Methods are described at the end.', '',
+             '| # | source | claim | verdict | decisive figure | |', '|---|---|---|---|---|---|']
+    for i, (claim, f) in enumerate(zip(CLAIMS, findings), 1):
+        lines.append(f'| {i} | {claim.source} | {claim.text} | **{f.verdict}** | '
+                     f'{f.figure.replace("|", "/")} | [details](#{anchor(i)}) |')
+    lines += ['', '## Details', '']
+    for i, (claim, f) in enumerate(zip(CLAIMS, findings), 1):
+        lines += [f'### Claim {i}', '', f'{claim.source}: {claim.text}', '',
+                  f'Verdict: **{f.verdict}**. {f.figure}.', '',
+                  frame_markdown(f.evidence, 3, '_No run of this claim in this tier._'), '']
+        if f.note:
+            lines += [f.note, '']
+    lines += ['## Difference-map separation per size bucket', '',
+              frame_markdown(separation_table(ev.separation()), 3), '',
+              '## Methods', '',
               '- **Gains and verdicts.** ' + stats.describe_method(n),
               '- **Separation.** ' + _separation_method(),
               '- **Threshold.** t at the start and end of training, from train.json '
@@ -360,11 +444,6 @@ def render_claims(tier, runs, registry, n=1000, results_root=None, loader=None) 
               .replace('``', '`'),
               '']
     return '\n'.join(lines)
-
-
-def _cell(text: str) -> str:
-    """Text safe inside a markdown table cell."""
-    return text.replace('|', '\\|').replace('\n', ' ')
 
 
 def _separation_method() -> str:
@@ -386,8 +465,9 @@ def write_claims(tier, runs_csv=None, out=None, n=1000, registry=None, results_r
     out = Path(out or Path('reports') / tier / 'claims.md')
     write_text(out, render_claims(tier, runs, registry, n=n, results_root=results_root,
                                   loader=loader))
+    write_html(out)   # html/claims.html, for snakemake --report
     return out
 
 
-__all__ = ['Claim', 'CLAIMS', 'Evidence', 'evaluate', 'render_claims', 'write_claims',
-           'threshold_table', 'separation_table', 'load_separation']
+__all__ = ['Claim', 'CLAIMS', 'Finding', 'Evidence', 'evaluate', 'render_claims',
+           'write_claims', 'threshold_table', 'separation_table', 'load_separation', 'anchor']

@@ -4,6 +4,12 @@
 one row per (run id, seed). A run whose training, test or FPS measurement failed (a model failure,
 see docs/architecture.md) is a row with ``status`` ``failed`` and the reason in ``failure``; a run
 whose training finished but whose test has not run yet is ``incomplete``.
+
+Provenance. Each row carries what made it (``config_hash``, ``run_version``, ``code_version`` and
+``machine`` of the training; ``test_code_version`` and ``test_machine`` of the test). Given the
+current hashes and versions (``current``), a row whose recorded config hash or run version
+differs, or was not recorded, is marked ``stale`` with the reason: its numbers come from another
+config than the one configs/ now define.
 """
 from __future__ import annotations
 
@@ -14,18 +20,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from srtod.engine.provenance import machine_text
 from srtod.errors import InputError
 from srtod.io import atomic_open
-
-#: The AI-TOD metric keys (percent), in report order; see docs/architecture.md.
-METRIC_KEYS = ('AP', 'AP50', 'AP75', 'APvt', 'APt', 'APs', 'APm', 'AR100', 'AR300', 'AR1500')
+from srtod.vocab import METRIC_KEYS
 
 #: The columns of runs.csv, in order.
 RUN_COLUMNS = (
     'run_id', 'tier', 'seed', 'dataset', 'detector', 'variant', 'baseline', 'status',
     'failure_stage', 'failure', *METRIC_KEYS, 'fps', 'fps_device', 'fps_images',
     'threshold_init', 'threshold_final', 'iterations', 'wall_time_s', 'config_hash',
-    'code_version')
+    'run_version', 'code_version', 'machine', 'test_code_version', 'test_machine', 'stale')
 
 STATUS_OK, STATUS_FAILED, STATUS_INCOMPLETE = 'ok', 'failed', 'incomplete'
 _SEED_DIR = re.compile(r'^seed(\d+)$')
@@ -112,7 +117,12 @@ def run_record(run_dir: Path, run=None, tier: str | None = None) -> dict | None:
         status=STATUS_OK, failure_stage=None, failure=None,
         iterations=_number(train.get('iterations')),
         wall_time_s=_number(train.get('wall_time_s')),
-        config_hash=train.get('config_hash'), code_version=train.get('code_version'))
+        config_hash=train.get('config_hash'), run_version=train.get('run_version'),
+        code_version=train.get('code_version'), machine=machine_text(train.get('machine')),
+        stale=None)
+    tested = (metrics or {}).get('test_provenance') or {}
+    rec.update(test_code_version=tested.get('code_version'),
+               test_machine=machine_text(tested.get('machine')))
     rec['threshold_init'], rec['threshold_final'] = _threshold(train, metrics)
     if metrics is not None and metrics.get('status') != STATUS_FAILED:
         values = metrics.get('metrics') or {}
@@ -133,6 +143,28 @@ def run_record(run_dir: Path, run=None, tier: str | None = None) -> dict | None:
     return rec
 
 
+def stale_reason(rec: dict, config_hash: str | None, version: int | None) -> str | None:
+    """Why a row's numbers no longer match the current config, or None when they do.
+
+    Args:
+        rec: a row of runs.csv (``config_hash``, ``run_version``).
+        config_hash: the hash of the run's config as configs/ define it now.
+        version: the run's ``version`` in configs/experiments.yaml now.
+    """
+    reasons = []
+    recorded = rec.get('config_hash')
+    if not isinstance(recorded, str) or not recorded:
+        reasons.append('config hash not recorded')
+    elif config_hash is not None and recorded != config_hash:
+        reasons.append(f'config changed ({recorded} -> {config_hash})')
+    recorded_version = _number(rec.get('run_version'))
+    if not math.isfinite(recorded_version):
+        reasons.append('run version not recorded')
+    elif version is not None and int(recorded_version) != int(version):
+        reasons.append(f'run version {int(recorded_version)} -> {int(version)}')
+    return '; '.join(reasons) or None
+
+
 def seed_dirs(results_root: Path, tier: str, run_id: str) -> list[Path]:
     """The ``seed<S>`` directories of one run, by seed."""
     base = Path(results_root) / tier / run_id
@@ -144,7 +176,7 @@ def seed_dirs(results_root: Path, tier: str, run_id: str) -> list[Path]:
 
 
 def collect_runs(registry, tier: str, results_root: str | Path = 'results',
-                 run_ids=None) -> pd.DataFrame:
+                 run_ids=None, current=None) -> pd.DataFrame:
     """Collect every trained (run id, seed) of a tier.
 
     Args:
@@ -153,6 +185,9 @@ def collect_runs(registry, tier: str, results_root: str | Path = 'results',
         tier: ``paper``, ``smoke`` or ``tiny``.
         results_root: the folder holding ``<tier>/<run id>/seed<S>/``.
         run_ids: restrict to these run ids (default: every run of the registry).
+        current: function (run id, seed) -> the hash of the run's config now; with it, each
+            row's ``stale`` column says why its numbers no longer match configs/ (None when
+            they do). Without it, nothing is marked.
 
     Returns:
         A DataFrame with the columns ``RUN_COLUMNS``, sorted by run id and seed; runs with no
@@ -166,6 +201,8 @@ def collect_runs(registry, tier: str, results_root: str | Path = 'results',
             rec = run_record(directory, run=run, tier=tier)
             if rec is not None:
                 rec['run_id'] = run_id
+                if current is not None and run is not None:
+                    rec['stale'] = stale_reason(rec, current(run_id, rec['seed']), run.version)
                 records.append(rec)
     frame = pd.DataFrame.from_records(records, columns=list(RUN_COLUMNS))
     if len(frame):
@@ -189,7 +226,8 @@ def load_runs_csv(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise InputError('runs table not found; run `srtod collect --tier TIER` first', path=path)
     frame = pd.read_csv(path, dtype={'run_id': str, 'status': str, 'failure': str,
-                                     'failure_stage': str, 'variant': str, 'baseline': str})
+                                     'failure_stage': str, 'variant': str, 'baseline': str,
+                                     'config_hash': str, 'code_version': str, 'stale': str})
     missing = [c for c in ('run_id', 'seed', 'status') if c not in frame.columns]
     if missing:
         raise InputError(f'missing columns {missing}; expected the columns of runs.csv: '

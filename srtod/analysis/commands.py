@@ -14,13 +14,23 @@ def _registry(args):
 
 def cmd_collect(args: argparse.Namespace) -> int:
     from srtod.analysis.collect import collect_runs, write_runs_csv
+    from srtod.engine.provenance import resolved_config_hash
     registry = _registry(args)
-    frame = collect_runs(registry, args.tier, results_root=args.results)
+    hashes = {}
+
+    def current(run_id, seed):   # the config each run would train with now (stale rows)
+        key = (run_id, int(seed))
+        if key not in hashes:
+            hashes[key] = resolved_config_hash(run_id, args.tier, int(seed), registry)
+        return hashes[key]
+
+    frame = collect_runs(registry, args.tier, results_root=args.results, current=current)
     out = Path(args.out) if args.out else Path(args.results) / args.tier / 'runs.csv'
     write_runs_csv(frame, out)
     counts = frame['status'].value_counts().to_dict() if len(frame) else {}
     summary = ', '.join(f'{n} {status}' for status, n in sorted(counts.items())) or 'none'
-    print(f'{out}: {len(frame)} runs ({summary})')
+    stale = int(frame['stale'].notna().sum()) if len(frame) else 0
+    print(f'{out}: {len(frame)} runs ({summary}; {stale} stale)')
     return 0
 
 
@@ -51,7 +61,9 @@ def add_commands(subparsers) -> None:
         'collect', parents=[common],
         help='gather every run of a tier into results/<tier>/runs.csv',
         description='Read train.json, metrics.json and fps.json of every (run id, seed) of a '
-                    'tier and write one table, one row per run and seed.')
+                    'tier and write one table, one row per run and seed, with the provenance of '
+                    'each (config hash, run version, code version, machine); a row whose config '
+                    'hash or run version differs from the current one is marked stale.')
     p.add_argument('--out', default=None, metavar='CSV',
                    help='output file (default: <results>/<tier>/runs.csv)')
     p.set_defaults(func=cmd_collect)
@@ -60,8 +72,9 @@ def add_commands(subparsers) -> None:
         'report', parents=[common],
         help='write reports/<tier>/index.md and one markdown report per table',
         description='Compare the reproduced numbers of runs.csv with the published ones: per '
-                    'table, published, reproduced, difference, SR-TOD gains over the baseline, '
-                    'statistics, decisions and a chart.')
+                    'table, published, reproduced, difference, rank agreement, SR-TOD gains '
+                    'over the baseline, statistics, figures, provenance and decisions; an index; '
+                    'and an HTML copy of each page (html/).')
     p.add_argument('--tables', nargs='+', default=None, metavar='TABLE',
                    help='tables to report (default: every table of the registry)')
     p.add_argument('--seeds', type=int, default=None, metavar='N',

@@ -17,6 +17,7 @@ import numpy as np
 
 from srtod.errors import InputError
 from srtod.io import atomic_open, write_json
+from srtod.vocab import DATASETS, TIERS
 
 #: The files ``srtod figures RUN_ID`` writes in ``reports/<tier>/figures/<run id>/``.
 FIGURE_FILES = ('fig1_difference_map.png', 'fig3_pixel_vs_highfreq.png',
@@ -24,6 +25,8 @@ FIGURE_FILES = ('fig1_difference_map.png', 'fig3_pixel_vs_highfreq.png',
 #: Beside separation.json: the arrays of the run's supplement-Fig. 1 column.
 PANEL_FILE = 'figure_panel.npz'
 DATASETS_FIGURE = 'difference_maps_datasets.png'
+#: The training seed whose weights the figures rule draws (the panels the reports show).
+FIGURES_SEED = 0
 HF_CUTOFF = 1 / 32
 
 
@@ -50,9 +53,8 @@ def dataset_panel_runs(run_ids) -> list[str]:
         rank = 0 if model == 'cascade_rcnn+srtod' else 1 if model.endswith('+srtod') else 2
         if dataset not in chosen or rank < chosen[dataset][0]:
             chosen[dataset] = (rank, run_id)
-    order = ('droneswarms', 'visdrone', 'aitod', 'dota')
-    return [chosen[d][1] for d in sorted(chosen, key=lambda d: (order.index(d)
-                                                                  if d in order else 9, d))]
+    return [chosen[d][1] for d in sorted(chosen, key=lambda d: (DATASETS.index(d)
+                                                                  if d in DATASETS else 9, d))]
 
 
 def _threshold_summary(train: dict) -> dict:
@@ -77,6 +79,115 @@ def _placeholder(path: Path, text: str) -> None:
     _save(fig, path)
 
 
+def _read_train(tier: str, run_id: str, seed: int) -> dict:
+    """train.json of the run, or an InputError telling to train it first."""
+    path = _run_dir(tier, run_id, seed) / 'train.json'
+    if not path.is_file():
+        raise InputError('train.json not found; train the run first (srtod train '
+                         f'{run_id} --tier {tier})', path=path)
+    return json.loads(path.read_text(encoding='utf-8'))
+
+
+def _write_failed(result: dict, train: dict, out_dir: Path, rdir: Path) -> dict:
+    """A run whose training failed: placeholder figures, a failed panel and separation.json."""
+    reason = (train.get('failure') or {}).get('reason', 'unknown reason')
+    result.update(status='failed', failure=train.get('failure'))
+    for name in FIGURE_FILES:
+        _placeholder(out_dir / name, f'{result["run_id"]}: training failed ({reason}); no figure')
+    with atomic_open(rdir / PANEL_FILE, 'wb') as f:
+        np.savez_compressed(f, failed=np.array(True))
+    write_json(rdir / 'separation.json', result)
+    return result
+
+
+def _load_models(run, tier: str, seed: int, device: str):
+    """(config, SR-TOD model, baseline model or None when its training is absent or failed)."""
+    from srtod.analysis import figures as F
+    from srtod.registry import resolve_config
+
+    cfg = resolve_config(run.run_id, tier, seed)
+    model = F.build_model(cfg, _run_dir(tier, run.run_id, seed) / 'checkpoint.pth', device)
+    if not run.baseline:
+        return cfg, model, None
+    bdir = _run_dir(tier, run.baseline, seed)
+    btrain = bdir / 'train.json'
+    if not ((bdir / 'checkpoint.pth').is_file() and btrain.is_file()) or json.loads(
+            btrain.read_text(encoding='utf-8')).get('status') == 'failed':
+        return cfg, model, None
+    return cfg, model, F.build_model(resolve_config(run.baseline, tier, seed),
+                                     bdir / 'checkpoint.pth', device)
+
+
+class _Measurements:
+    """Pools the separation of D (pixel, high-frequency, learning-free references), the P2
+    feature contrast and the images with the most tiny objects over the test images."""
+
+    def __init__(self, keep: int):
+        from srtod.analysis.separation import SeparationAccumulator
+        self._acc = SeparationAccumulator
+        self.keep = keep
+        self.diff = self.highfreq = None
+        self.reference: dict = {}
+        self.contrast = {'p2_before': [], 'p2_after': [], 'baseline_p2': []}
+        self.kept: list = []   # (tiny objects, ImageMaps), most first
+
+    def add(self, m) -> None:
+        from srtod.analysis import figures as F
+        from srtod.analysis.separation import feature_contrast, reference_maps
+        if self.diff is None:
+            self.diff, self.highfreq = self._acc(m.threshold), self._acc(None)
+        self.diff.add(m.diff_map, m.boxes, m.areas, m.ignore_boxes)
+        if m.diff_map_hf is not None:
+            self.highfreq.add(m.diff_map_hf, m.boxes, m.areas, m.ignore_boxes)
+        for name, ref in reference_maps(m.image).items():
+            self.reference.setdefault(name, self._acc(None)).add(
+                ref, m.boxes, m.areas, m.ignore_boxes)
+        for key, feat in (('p2_before', m.feat), ('p2_after', m.feat_enhanced),
+                          ('baseline_p2', m.baseline_feat)):
+            if feat is not None and len(m.boxes):
+                self.contrast[key].append(feature_contrast(feat, m.boxes, m.stride))
+        self.kept = sorted(self.kept + [(int(np.sum(m.areas < F.TINY_AREA)), m)],
+                           key=lambda x: -x[0])[:self.keep]
+
+    def feature_contrast(self) -> dict:
+        """Mean over images of (inside / outside), per feature map; None without images."""
+        def ratio(pairs):
+            pairs = [(i, o) for i, o in pairs if math.isfinite(i) and math.isfinite(o) and o > 0]
+            return None if not pairs else float(np.mean([i / o for i, o in pairs]))
+        return {k: ratio(v) for k, v in self.contrast.items()}
+
+
+def _measure(extractor, count: int, keep: int) -> _Measurements:
+    found = _Measurements(keep)
+    for index in range(count):
+        found.add(extractor(index))
+    return found
+
+
+def _draw(found: _Measurements, out_dir: Path, rdir: Path, run_id: str, label: str,
+          crop: int) -> float | None:
+    """Fig. 1, 3 and 4 and the run's panel (figure_panel.npz); returns t of the model."""
+    from srtod.analysis import figures as F
+    best = found.kept[0][1]
+    box = F.choose_crop(best.boxes, best.areas, *best.diff_map.shape, crop)
+    F.plot_fig1(best, box, out_dir / FIGURE_FILES[0], f'Fig. 1 - {label}')
+    F.plot_fig3(best, box, out_dir / FIGURE_FILES[1], HF_CUTOFF, f'Fig. 3 - {label}')
+    F.plot_fig4([(m, F.choose_crop(m.boxes, m.areas, *m.diff_map.shape, crop))
+                 for _, m in found.kept], out_dir / FIGURE_FILES[2], f'Fig. 4 - {label}')
+    panel = F.crop_panel(best, box, run_id.split('/')[0])
+    with atomic_open(rdir / PANEL_FILE, 'wb') as f:
+        np.savez_compressed(f, **{k: np.asarray(v) for k, v in panel.items()})
+    return best.threshold
+
+
+SEPARATION_METHOD = (
+    'AUC: exact Mann-Whitney AUC of D inside GT boxes of a size bucket vs outside all GT boxes, '
+    'pooled over the first `images` test images at network input resolution; hit_rate: share '
+    'of objects whose box holds a pixel with D > t; separation_reference: the same for '
+    'learning-free maps (constant: |I - mean colour|, local_contrast: |I - 9x9 box mean|); '
+    'feature_contrast: mean over images of mean|P2| inside GT boxes / outside.')
+
+
 def make_figures(run_id: str, tier: str, seed: int = 0, images: int = 100,
                  figure_images: int = 3, crop: int = 128, device: str | None = None,
                  reports_root='reports') -> dict:
@@ -98,100 +209,34 @@ def make_figures(run_id: str, tier: str, seed: int = 0, images: int = 100,
     import torch
 
     from srtod.analysis import figures as F
-    from srtod.analysis.separation import (SeparationAccumulator, feature_contrast,
-                                           reference_maps)
-    from srtod.registry import load_registry, resolve_config
+    from srtod.registry import load_registry
 
-    registry = load_registry()
-    run = registry.get_run(run_id)
+    run = load_registry().get_run(run_id)
     if '+srtod' not in run_id:
         raise InputError(f'{run_id} is not an SR-TOD run; figures need a run id with +srtod')
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    rdir = _run_dir(tier, run_id, seed)
-    out_dir = figures_dir(tier, run_id, reports_root)
-    train_path = rdir / 'train.json'
-    if not train_path.is_file():
-        raise InputError('train.json not found; train the run first (srtod train '
-                         f'{run_id} --tier {tier})', path=train_path)
-    train = json.loads(train_path.read_text(encoding='utf-8'))
+    rdir, out_dir = _run_dir(tier, run_id, seed), figures_dir(tier, run_id, reports_root)
+    train = _read_train(tier, run_id, seed)
     result = dict(run_id=run_id, tier=tier, seed=seed, status='ok',
-                  threshold=_threshold_summary(train), figures=[str(out_dir / f)
-                                                                 for f in FIGURE_FILES])
+                  threshold=_threshold_summary(train),
+                  figures=[str(out_dir / f) for f in FIGURE_FILES])
     if train.get('status') == 'failed':
-        reason = (train.get('failure') or {}).get('reason', 'unknown reason')
-        result.update(status='failed', failure=train.get('failure'))
-        for name in FIGURE_FILES:
-            _placeholder(out_dir / name, f'{run_id}: training failed ({reason}); no figure')
-        with atomic_open(rdir / PANEL_FILE, 'wb') as f:
-            np.savez_compressed(f, failed=np.array(True))
-        write_json(rdir / 'separation.json', result)
-        return result
-
-    cfg = resolve_config(run_id, tier, seed)
-    model = F.build_model(cfg, rdir / 'checkpoint.pth', device)
-    baseline_model = None
-    if run.baseline:
-        bdir = _run_dir(tier, run.baseline, seed)
-        btrain = bdir / 'train.json'
-        if (bdir / 'checkpoint.pth').is_file() and btrain.is_file() and json.loads(
-                btrain.read_text(encoding='utf-8')).get('status') != 'failed':
-            baseline_model = F.build_model(resolve_config(run.baseline, tier, seed),
-                                           bdir / 'checkpoint.pth', device)
-    dataset = F.build_test_dataset(cfg)
-    extractor = F.MapExtractor(model, dataset, baseline_model, hf_cutoff=HF_CUTOFF)
+        return _write_failed(result, train, out_dir, rdir)
+    cfg, model, baseline_model = _load_models(run, tier, seed, device)
+    extractor = F.MapExtractor(model, F.build_test_dataset(cfg), baseline_model,
+                               hf_cutoff=HF_CUTOFF)
     count = min(images, len(extractor))
     if count == 0:
         raise InputError(f'the test set of {run_id} ({tier}) has no images')
-    acc, acc_hf = None, None
-    contrast = {'p2_before': [], 'p2_after': [], 'baseline_p2': []}
-    kept: list[tuple[int, F.ImageMaps]] = []
-    for index in range(count):
-        m = extractor(index)
-        if acc is None:
-            acc, acc_hf = SeparationAccumulator(m.threshold), SeparationAccumulator(None)
-            acc_ref = {}
-        acc.add(m.diff_map, m.boxes, m.areas, m.ignore_boxes)
-        if m.diff_map_hf is not None:
-            acc_hf.add(m.diff_map_hf, m.boxes, m.areas, m.ignore_boxes)
-        for name, ref in reference_maps(m.image).items():
-            acc_ref.setdefault(name, SeparationAccumulator(None)).add(
-                ref, m.boxes, m.areas, m.ignore_boxes)
-        for key, feat in (('p2_before', m.feat), ('p2_after', m.feat_enhanced),
-                          ('baseline_p2', m.baseline_feat)):
-            if feat is not None and len(m.boxes):
-                contrast[key].append(feature_contrast(feat, m.boxes, m.stride))
-        tiny = int(np.sum(m.areas < F.TINY_AREA))
-        kept.append((tiny, m))
-        kept = sorted(kept, key=lambda x: -x[0])[:figure_images]
-    best = kept[0][1]
-    h, w = best.diff_map.shape
-    box = F.choose_crop(best.boxes, best.areas, h, w, crop)
-    label = f'{run_id} ({tier}, seed {seed})'
-    F.plot_fig1(best, box, out_dir / FIGURE_FILES[0], f'Fig. 1 - {label}')
-    F.plot_fig3(best, box, out_dir / FIGURE_FILES[1], HF_CUTOFF, f'Fig. 3 - {label}')
-    F.plot_fig4([(m, F.choose_crop(m.boxes, m.areas, *m.diff_map.shape, crop))
-                 for _, m in kept], out_dir / FIGURE_FILES[2], f'Fig. 4 - {label}')
-    panel = F.crop_panel(best, box, run_id.split('/')[0])
-    with atomic_open(rdir / PANEL_FILE, 'wb') as f:
-        np.savez_compressed(f, **{k: np.asarray(v) for k, v in panel.items()})
-
-    def ratio(pairs):
-        pairs = [(i, o) for i, o in pairs if math.isfinite(i) and math.isfinite(o) and o > 0]
-        return None if not pairs else float(np.mean([i / o for i, o in pairs]))
-
+    found = _measure(extractor, count, figure_images)
+    threshold = _draw(found, out_dir, rdir, run_id, f'{run_id} ({tier}, seed {seed})', crop)
     result.update(
-        images=count, device=device, threshold_model=best.threshold,
-        separation=acc.result(),
-        separation_highfreq=acc_hf.result() if acc_hf.images else None,
-        separation_reference={name: a.result() for name, a in acc_ref.items()},
+        images=count, device=device, threshold_model=threshold,
+        separation=found.diff.result(),
+        separation_highfreq=found.highfreq.result() if found.highfreq.images else None,
+        separation_reference={name: a.result() for name, a in found.reference.items()},
         highfreq_cutoff=HF_CUTOFF, baseline=run.baseline if baseline_model else None,
-        feature_contrast={k: ratio(v) for k, v in contrast.items()},
-        method=('AUC: exact Mann-Whitney AUC of D inside GT boxes of a size bucket vs outside all '
-                'GT boxes, pooled over the first `images` test images at network input '
-                'resolution; hit_rate: share of objects whose box holds a pixel with D > t; '
-                'separation_reference: the same for learning-free maps (constant: |I - mean '
-                'colour|, local_contrast: |I - 9x9 box mean|); feature_contrast: mean over '
-                'images of mean|P2| inside GT boxes / outside.'))
+        feature_contrast=found.feature_contrast(), method=SEPARATION_METHOD)
     write_json(rdir / 'separation.json', result)
     return result
 
@@ -253,7 +298,7 @@ def add_commands(subparsers) -> None:
                     'and the measured separation of D (results/.../separation.json); with '
                     '--datasets, supplement Fig. 1 across runs.')
     p.add_argument('run_ids', nargs='*', metavar='RUN_ID')
-    p.add_argument('--tier', required=True, choices=('paper', 'smoke', 'tiny'))
+    p.add_argument('--tier', required=True, choices=TIERS)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--images', type=int, default=100,
                    help='test images pooled for the separation (default 100)')
@@ -265,12 +310,12 @@ def add_commands(subparsers) -> None:
     p.set_defaults(func=_figures)
     c = subparsers.add_parser(
         'claims', help="the paper's claims with this run's evidence (reports/<tier>/claims.md)")
-    c.add_argument('--tier', required=True, choices=('paper', 'smoke', 'tiny'))
+    c.add_argument('--tier', required=True, choices=TIERS)
     c.add_argument('--runs', default=None, help='runs.csv (default results/<tier>/runs.csv)')
     c.add_argument('--out', default=None, help='output (default reports/<tier>/claims.md)')
     c.add_argument('--bootstrap', type=int, default=1000, help='bootstrap resamples (1000)')
     c.set_defaults(func=_claims)
 
 
-__all__ = ['FIGURE_FILES', 'PANEL_FILE', 'DATASETS_FIGURE', 'figures_dir', 'dataset_panel_runs',
-           'make_figures', 'make_dataset_figure', 'add_commands']
+__all__ = ['FIGURE_FILES', 'PANEL_FILE', 'DATASETS_FIGURE', 'FIGURES_SEED', 'figures_dir',
+           'dataset_panel_runs', 'make_figures', 'make_dataset_figure', 'add_commands']

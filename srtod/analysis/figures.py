@@ -20,6 +20,9 @@ import numpy as np
 from srtod.errors import InputError
 
 TINY_AREA = 16.0 ** 2   # objects below this (original pixels) pick the zoomed crop
+#: figure_panel.npz with the maps of the table reports' panels (older ones hold only supplement
+#: Fig. 1's image, D and boxes).
+PANEL_FORMAT = 2
 
 
 @dataclass
@@ -399,15 +402,131 @@ def plot_datasets(panels: list[dict], path, title: str = '') -> Path:
     return _save(fig, path)
 
 
+def _upsampled_crop(feat, stride: int, crop, shape) -> np.ndarray:
+    """The heatmap of a (C, h, w) feature map, repeated to input pixels and cut to ``crop``."""
+    x0, y0, x1, y1 = crop
+    big = np.repeat(np.repeat(heat(feat), stride, axis=0), stride, axis=1)
+    out = np.zeros(shape, np.float32)
+    part = big[y0:y1, x0:x1]
+    out[:part.shape[0], :part.shape[1]] = part
+    return out
+
+
 def crop_panel(m: ImageMaps, crop, label: str) -> dict:
-    """The arrays of one supplement-Fig. 1 column (saved per run as ``panel.npz``)."""
+    """The arrays of one run's panels, cut to ``crop`` (saved per run as ``figure_panel.npz``).
+
+    Keys: ``label``, ``image``, ``diff_map``, ``boxes`` (in crop coordinates) for supplement
+    Fig. 1; ``format`` (``PANEL_FORMAT``); ``reconstruction``, ``binary_map``, ``threshold``
+    for the Fig. 1 panel of the table
+    reports, ``p2_before``, ``p2_after``, ``p2_baseline`` (mean |P2| at input pixels) for their
+    Fig. 4 panel; a key is left out where the variant has no such map.
+    """
     x0, y0, x1, y1 = crop
     boxes = m.boxes - np.array([x0, y0, x0, y0])
     keep = (boxes[:, 2] > 0) & (boxes[:, 3] > 0) & (boxes[:, 0] < x1 - x0) & (boxes[:, 1] < y1 - y0)
-    return dict(label=label, image=m.image[y0:y1, x0:x1], diff_map=m.diff_map[y0:y1, x0:x1],
-                boxes=boxes[keep])
+    diff = m.diff_map[y0:y1, x0:x1]
+    panel = dict(label=label, image=m.image[y0:y1, x0:x1], diff_map=diff, boxes=boxes[keep],
+                 format=np.int64(PANEL_FORMAT))
+    if m.reconstruction is not None:
+        panel['reconstruction'] = m.reconstruction[y0:y1, x0:x1]
+    if m.threshold is not None:
+        binary = m.binary_map if m.binary_map is not None else (m.diff_map > m.threshold)
+        panel.update(binary_map=np.asarray(binary, np.float32)[y0:y1, x0:x1],
+                     threshold=np.float64(m.threshold))
+    for key, feat in (('p2_before', m.feat), ('p2_after', m.feat_enhanced),
+                      ('p2_baseline', m.baseline_feat)):
+        if feat is not None:
+            panel[key] = _upsampled_crop(feat, m.stride, crop, diff.shape)
+    return panel
+
+
+def _missing(ax, text: str) -> None:
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, text, ha='center', va='center', fontsize=7, wrap=True,
+            transform=ax.transAxes)
+
+
+def _panel_grid(rows: list[tuple[str, dict | None]], columns: list[str], draw, path,
+                title: str) -> Path:
+    """One row per run, one column per map, small enough for one screen."""
+    plt = _plt()
+    if not rows:
+        raise InputError('a panel figure needs at least one SR-TOD row')
+    fig, axes = plt.subplots(len(rows), len(columns), squeeze=False,
+                             figsize=(1.6 * len(columns) + 0.3, 1.6 * len(rows) + 0.5))
+    for i, (label, panel) in enumerate(rows):
+        for j, name in enumerate(columns):
+            ax = axes[i, j]
+            if panel is None:
+                _missing(ax, 'no figure panel' if j else f'{label}:\nno figure panel\n'
+                         '(training failed, or\n`srtod figures` not run\nby this version)')
+            else:
+                draw(ax, j, panel)
+                if j == 0:
+                    ax.set_ylabel(label, fontsize=7)
+            if i == 0:
+                ax.set_title(name, fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    return _save(fig, path)
+
+
+def _crop_of(panel) -> tuple[int, int, int, int]:
+    h, w = panel['diff_map'].shape
+    return 0, 0, w, h
+
+
+def plot_table_maps(rows: list[tuple[str, dict | None]], path, title: str = '') -> Path:
+    """The Fig. 1 panel of a table report: per SR-TOD row the crop, its reconstruction, D and
+    D_b (from ``figure_panel.npz``); dashed boxes are the ground truth.
+
+    Args:
+        rows: (row label, panel dict or None) per SR-TOD row.
+        path: the PNG to write.
+        title: the figure title.
+    """
+    def draw(ax, j, p):
+        crop = _crop_of(p)
+        if j == 0:
+            _show(ax, p['image'], crop, '', boxes=p['boxes'])
+        elif j == 1:
+            if 'reconstruction' in p:
+                _show(ax, np.clip(p['reconstruction'], 0, 1), crop, '')
+            else:
+                _missing(ax, 'no reconstruction\n(predicted map)')
+        elif j == 2:
+            _show(ax, p['diff_map'], crop, '', cmap='gray', vmin=0, boxes=p['boxes'])
+        elif 'binary_map' in p:
+            _show(ax, p['binary_map'], crop, '', cmap='gray', vmin=0, vmax=1, boxes=p['boxes'])
+            ax.set_xlabel(f't = {float(p["threshold"]) * 255:.1f}/255', fontsize=7)
+        else:
+            _missing(ax, 'no threshold\nin this variant')
+    return _panel_grid(rows, ['image (crop)', 'reconstruction $I_r$', 'difference map D',
+                              'binarised $D_b$'], draw, path,
+                       title or 'Fig. 1 panel: self-reconstruction and difference map')
+
+
+def plot_table_features(rows: list[tuple[str, dict | None]], path, title: str = '') -> Path:
+    """The Fig. 4 panel of a table report: per SR-TOD row the crop, the baseline's P2 and
+    SR-TOD's P2 before and after DGFE (mean |P2|; before and after share a colour scale)."""
+    def draw(ax, j, p):
+        crop = _crop_of(p)
+        if j == 0:
+            _show(ax, p['image'], crop, '', boxes=p['boxes'])
+            return
+        key = ('p2_baseline', 'p2_before', 'p2_after')[j - 1]
+        if key not in p:
+            _missing(ax, {'p2_baseline': 'baseline not\ntrained here',
+                          'p2_after': 'no DGFE in\nthis variant'}.get(key, 'not recorded'))
+            return
+        shared = [p[k] for k in ('p2_before', 'p2_after') if k in p]
+        scale = [p[key]] if key == 'p2_baseline' else shared
+        vmax = max(float(np.percentile(x, 99.5)) for x in scale) or None
+        _show(ax, p[key], crop, '', cmap='jet', vmin=0, vmax=vmax, boxes=p['boxes'])
+    return _panel_grid(rows, ['image (crop)', 'baseline P2', 'SR-TOD P2', "SR-TOD P2' (DGFE)"],
+                       draw, path, title or 'Fig. 4 panel: P2 features')
 
 
 __all__ = ['ImageMaps', 'MapExtractor', 'build_model', 'build_test_dataset', 'choose_crop',
            'heat', 'plot_fig1', 'plot_fig3', 'plot_fig4', 'plot_datasets', 'crop_panel',
-           'TINY_AREA']
+           'plot_table_maps', 'plot_table_features', 'TINY_AREA']

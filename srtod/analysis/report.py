@@ -1,23 +1,35 @@
 """Table reports: published, reproduced and difference per column, SR-TOD gains, decisions,
-a published-vs-reproduced chart and the statistics of each table.
+charts, figures, provenance and the statistics of each table.
 
 ``reports/<tier>/<table>.md`` per table and ``reports/<tier>/index.md``, from the registry
-(published numbers, decisions) and runs.csv (reproduced numbers, see ``srtod.analysis.collect``).
+(published numbers, decisions), runs.csv (reproduced numbers and provenance, see
+``srtod.analysis.collect``), the per-image records (bootstrap) and the figure panels
+``srtod figures`` leaves beside each SR-TOD run (``figure_panel.npz``).
+
+Every figure a page shows is written here, next to the page, before the page; a table report
+draws, for its SR-TOD rows, the difference-map panel (paper Fig. 1), the feature panel (paper
+Fig. 4) and a forest plot of the gains, and the index shows supplement Fig. 1 when the figures
+rule has drawn it.
 """
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from srtod.analysis.charts import plot_published_vs_reproduced
-from srtod.analysis.collect import METRIC_KEYS, STATUS_FAILED, STATUS_OK
-from srtod.analysis.stats import describe_method, table_statistics
+from srtod.analysis import stats
+from srtod.analysis.charts import plot_gain_forest, plot_published_vs_reproduced
+from srtod.analysis.collect import STATUS_FAILED, STATUS_OK
+from srtod.analysis.figure_commands import DATASETS_FIGURE, FIGURES_SEED, PANEL_FILE
+from srtod.analysis.format import fmt, fmt_mean, frame_markdown, markdown_table
+from srtod.analysis.html import write_html
 from srtod.errors import InputError
 from srtod.io import write_text
+from srtod.vocab import METRIC_KEYS
 
 #: Report column order; published keys map to runs.csv columns (FPS -> fps).
 COLUMN_ORDER = (*METRIC_KEYS, 'FPS')
@@ -56,6 +68,9 @@ class RunSummary:
         failures: one line per failed seed (``seed S, stage: reason``).
         threshold: SR-TOD's threshold t at the start and the end of training (mean over
             seeds; NaN for runs without SR-TOD).
+        stale: one line per seed whose numbers no longer match the current config
+            (``seed S: reason``, runs.csv's ``stale``).
+        code_versions, machines: the code versions and machines of the training of its seeds.
     """
     run_id: str
     status: str = 'not run'
@@ -63,6 +78,9 @@ class RunSummary:
     values: dict = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     threshold: tuple[float, float] = (math.nan, math.nan)
+    stale: list[str] = field(default_factory=list)
+    code_versions: list[str] = field(default_factory=list)
+    machines: list[str] = field(default_factory=list)
 
     def mean(self, column: str) -> float:
         vals = [v for v in self.values.get(column, {}).values() if math.isfinite(v)]
@@ -71,6 +89,13 @@ class RunSummary:
     def std(self, column: str) -> float:
         vals = [v for v in self.values.get(column, {}).values() if math.isfinite(v)]
         return float(np.std(vals, ddof=1)) if len(vals) > 1 else math.nan
+
+
+def _text(value) -> str | None:
+    """A text cell of runs.csv, None when empty (NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value) or None
 
 
 def select_seeds(runs: pd.DataFrame, seeds: int | None) -> pd.DataFrame:
@@ -89,6 +114,12 @@ def summarize_runs(runs: pd.DataFrame, seeds: int | None = None) -> dict[str, Ru
         statuses = set(group['status'])
         for _, rec in group.sort_values('seed').iterrows():
             seed = int(rec['seed'])
+            if _text(rec.get('stale')):
+                summary.stale.append(f'seed {seed}: {rec["stale"]}')
+            for attr, column in (('code_versions', 'code_version'), ('machines', 'machine')):
+                value = _text(rec.get(column)) or 'not recorded'
+                if value not in getattr(summary, attr):
+                    getattr(summary, attr).append(value)
             if rec['status'] == STATUS_FAILED:
                 summary.failures.append(
                     f'seed {seed}, {rec.get("failure_stage") or "train"}: {rec.get("failure")}')
@@ -120,44 +151,6 @@ def published_value(registry, run_id: str, key: str, prefer_table: str | None = 
     return math.nan
 
 
-def _fmt(value: float, digits: int = 1, signed: bool = False) -> str:
-    if value is None or not math.isfinite(value):
-        return '–'
-    if round(value, digits) == 0:
-        value = 0.0  # no "-0.0"
-    return f'{value:+.{digits}f}' if signed else f'{value:.{digits}f}'
-
-
-def _fmt_mean(mean: float, std: float, digits: int = 1, signed: bool = False) -> str:
-    text = _fmt(mean, digits, signed)
-    if math.isfinite(std) and text != '–':
-        text += f' ± {std:.{digits}f}'
-    return text
-
-
-def _cell(value) -> str:
-    if isinstance(value, (float, np.floating)):
-        if not math.isfinite(value):
-            return '–'
-        return f'{value:.2f}' if abs(value) >= 0.01 or value == 0 else f'{value:.2g}'
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return '–'
-    return str(value).replace('|', '\\|').replace('\n', ' ')
-
-
-def markdown_table(header: list[str], body: list[list]) -> str:
-    """A GitHub markdown table; floats with two decimals, NaN as a dash."""
-    lines = ['| ' + ' | '.join(_cell(h) for h in header) + ' |',
-             '|' + '|'.join('---' for _ in header) + '|']
-    lines += ['| ' + ' | '.join(_cell(v) for v in row) + ' |' for row in body]
-    return '\n'.join(lines)
-
-
-def frame_markdown(frame: pd.DataFrame) -> str:
-    """A DataFrame as a markdown table (no index)."""
-    return markdown_table([str(c) for c in frame.columns], frame.values.tolist())
-
-
 def _row_state(row, summaries) -> tuple[str, RunSummary | None]:
     if row.external:
         return 'external (published only)', None
@@ -166,6 +159,8 @@ def _row_state(row, summaries) -> tuple[str, RunSummary | None]:
         return 'not run', None
     if summary.status == STATUS_FAILED:
         return 'failed: ' + '; '.join(summary.failures), summary
+    if summary.stale:
+        return f'{summary.status}, stale ({"; ".join(summary.stale)})', summary
     return summary.status, summary
 
 
@@ -247,10 +242,10 @@ def gain_rows(registry, summaries, data: TableData) -> list[list]:
             mean, std = _gain(summaries, run_id, base_id, column)
             if column == 'fps':
                 ratio = pub / base_pub if base_pub else math.nan
-                cells += [f'×{_fmt(ratio, 2)}' if math.isfinite(ratio) else '–',
-                          f'×{_fmt_mean(mean, std, 2)}' if math.isfinite(mean) else '–']
+                cells += [f'×{fmt(ratio, 2)}' if math.isfinite(ratio) else '–',
+                          f'×{fmt_mean(mean, std, 2)}' if math.isfinite(mean) else '–']
             else:
-                cells += [_fmt(pub - base_pub, signed=True), _fmt_mean(mean, std, signed=True)]
+                cells += [fmt(pub - base_pub, signed=True), fmt_mean(mean, std, signed=True)]
         body.append(cells)
     return body
 
@@ -265,36 +260,209 @@ def _decisions(registry, table: str, data: TableData) -> list[str]:
     return list(dict.fromkeys(str(item) for item in items))
 
 
-def statistics_section(runs: pd.DataFrame, registry, tier: str, table: str,
-                       results_root: str | Path | None = None) -> str:
-    """The bootstrap statistics of a table's SR-TOD rows (``stats.table_statistics``), as
-    markdown, with the paragraph that describes the method."""
-    frame = table_statistics(runs, registry, tier, table, results_root=results_root)
+# -- statistics --------------------------------------------------------------------------------
+
+def table_statistics(runs: pd.DataFrame, registry, tier: str, table: str,
+                     results_root: str | Path | None = None) -> pd.DataFrame:
+    """The bootstrap statistics of a table's SR-TOD rows (``stats.table_statistics``)."""
+    return stats.table_statistics(runs, registry, tier, table, results_root=results_root)
+
+
+def statistics_section(frame: pd.DataFrame) -> str:
+    """A statistics frame as markdown, with the paragraph that describes the method."""
     if len(frame) == 0:
         return '_This table has no SR-TOD row with a baseline._'
     # the table, run id and baseline are in the sections above; keep the row label
     frame = frame.drop(columns=[c for c in ('table', 'run_id', 'baseline') if c in frame.columns])
-    return frame_markdown(frame) + '\n\n' + describe_method()
+    return frame_markdown(frame) + '\n\n' + stats.describe_method()
 
+
+def rank_column(data: TableData) -> str | None:
+    """The column the rank agreement uses: AP, else the table's first column."""
+    if 'AP' in data.columns:
+        return 'AP'
+    return data.columns[0] if data.columns else None
+
+
+def table_rank_agreement(data: TableData) -> tuple[float, int, str | None]:
+    """(Spearman rho, rows, column) between the published and reproduced values of the rows."""
+    column = rank_column(data)
+    if column is None:
+        return math.nan, 0, None
+    j = data.columns.index(column)
+    rho, n = stats.rank_agreement(data.published[:, j], data.reproduced[:, j])
+    return rho, n, column
+
+
+def rank_text(rho: float, n: int) -> str:
+    return f'ρ = {fmt(rho, 2)} (n = {n})' if math.isfinite(rho) else f'– (n = {n})'
+
+
+def signs_text(counts: dict) -> str:
+    """``above/judged`` gains above noise, with the rows left unjudged for too few seeds."""
+    text = f'{counts["above"]}/{counts["judged"]}' if counts['judged'] else '–'
+    if counts['too_few']:
+        text += f' ({counts["too_few"]} with too few seeds)'
+    return text
+
+
+# -- figures -----------------------------------------------------------------------------------
 
 def chart_name(table: str) -> str:
-    """The chart file of a table, relative to ``reports/<tier>/``."""
+    """The chart of a table, relative to ``reports/<tier>/``."""
     return f'figures/{table}_published_vs_reproduced.png'
 
 
+def maps_name(table: str) -> str:
+    """The Fig. 1 panel of a table's SR-TOD rows, relative to ``reports/<tier>/``."""
+    return f'figures/{table}_difference_maps.png'
+
+
+def features_name(table: str) -> str:
+    """The Fig. 4 panel of a table's SR-TOD rows, relative to ``reports/<tier>/``."""
+    return f'figures/{table}_features.png'
+
+
+def forest_name(table: str) -> str:
+    """The forest plot of a table's SR-TOD gains, relative to ``reports/<tier>/``."""
+    return f'figures/{table}_gains.png'
+
+
+#: Supplement Fig. 1, drawn by the figures rule (``srtod figures --datasets``).
+DATASETS_FIGURE_PATH = f'figures/{DATASETS_FIGURE}'
+
+
+def load_panel(tier: str, run_id: str, results_root=None) -> dict | None:
+    """The ``figure_panel.npz`` of a run (seed 0), or None when absent, when the run failed or
+    when an older ``srtod figures`` wrote it (without the maps of the panels)."""
+    from srtod.analysis.figures import PANEL_FORMAT
+    path = stats.records_path(tier, run_id, FIGURES_SEED, results_root).with_name(PANEL_FILE)
+    if not path.is_file():
+        return None
+    with np.load(path) as data:
+        if 'failed' in data.files or 'format' not in data.files \
+                or int(data['format']) < PANEL_FORMAT:
+            return None
+        return {key: data[key] for key in data.files}
+
+
+def _srtod_rows(registry, data: TableData) -> list:
+    return [row for row in data.rows if not row.external and _is_srtod_row(row, registry)]
+
+
+def srtod_tables(registry, tables) -> list[str]:
+    """The tables with SR-TOD rows: those whose report draws the panels and the forest plot."""
+    return [t for t in tables
+            if any(not r.external and _is_srtod_row(r, registry) for r in registry.tables[t].rows)]
+
+
+def srtod_table_runs(registry, tables) -> list[str]:
+    """The SR-TOD runs whose figure panels the reports of ``tables`` show."""
+    return sorted({r.run_id for t in tables for r in registry.tables[t].rows
+                   if not r.external and _is_srtod_row(r, registry)})
+
+
+def write_table_figures(registry, tier: str, data: TableData, statistics: pd.DataFrame,
+                        out_dir: str | Path, results_root=None) -> list[tuple[str, str]]:
+    """Draw the Fig. 1 panel, the Fig. 4 panel and the forest plot of a table's SR-TOD rows.
+
+    Returns:
+        (relative path, caption) of each figure written, in page order (empty without SR-TOD
+        rows).
+    """
+    from srtod.analysis.figures import plot_table_features, plot_table_maps
+
+    rows = _srtod_rows(registry, data)
+    if not rows:
+        return []
+    out_dir = Path(out_dir)
+    label = f'{data.table} ({tier} tier)'
+    panels = [(textwrap.fill(str(row.label), 18), load_panel(tier, row.run_id, results_root))
+              for row in rows]
+    plot_table_maps(panels, out_dir / maps_name(data.table),
+                    f'{label}: image, reconstruction, difference map D, binarised D_b')
+    plot_table_features(panels, out_dir / features_name(data.table),
+                        f'{label}: P2 of the baseline, of SR-TOD before and after DGFE')
+    by_run = statistics.set_index('run_id') if len(statistics) else None
+    pub, gain, low, high, verdicts = [], [], [], [], []
+    for row in rows:
+        rec = by_run.loc[row.run_id] if by_run is not None and row.run_id in by_run.index \
+            else None
+        if isinstance(rec, pd.DataFrame):
+            rec = rec.iloc[0]
+        get = (lambda k: math.nan if rec is None or rec[k] is None else float(rec[k]))
+        pub.append(get('published_gain'))
+        gain.append(get('reproduced_gain'))
+        low.append(get('low'))
+        high.append(get('high'))
+        verdicts.append('' if rec is None else str(rec['verdict']))
+    plot_gain_forest(out_dir / forest_name(data.table),
+                     f'{label}: SR-TOD AP gain over its baseline',
+                     [str(row.label) for row in rows], pub, gain, low, high, verdicts)
+    return [
+        (maps_name(data.table),
+         'Paper Fig. 1 for each SR-TOD row (seed 0, the test image with the most tiny objects, '
+         'zoomed crop): the image with its ground-truth boxes (dashed), the reconstruction, the '
+         'difference map D and the map binarised at the learned threshold t.'),
+        (features_name(data.table),
+         'Paper Fig. 4 for each SR-TOD row, same crop: mean |P2| of the baseline detector (own '
+         'colour scale), and of SR-TOD before and after DGFE (one shared scale).'),
+        (forest_name(data.table),
+         'Each SR-TOD row\'s AP gain over its baseline: reproduced (dot, 95% two-level '
+         'bootstrap interval) and published (red diamond), with the verdict at the right.'),
+    ]
+
+
+def _figure_markdown(figures: list[tuple[str, str]]) -> list[str]:
+    lines = []
+    for path, caption in figures:
+        lines += [f'![{Path(path).stem}]({path})', '', f'_{caption}_', '']
+    return lines
+
+
+# -- provenance --------------------------------------------------------------------------------
+
+def provenance_rows(runs: pd.DataFrame, run_ids) -> list[list]:
+    """Per run id and seed: code version, machine, config hash, run version, stale."""
+    body = []
+    if not len(runs):
+        return body
+    for _, rec in runs[runs['run_id'].isin(list(run_ids))].sort_values(
+            ['run_id', 'seed']).iterrows():
+        version = pd.to_numeric(pd.Series([rec.get('run_version')]), errors='coerce').iloc[0]
+        code, where = _text(rec.get('code_version')), _text(rec.get('machine'))
+        tested = (_text(rec.get('test_code_version')), _text(rec.get('test_machine')))
+        body.append([f'`{rec["run_id"]}`', int(rec['seed']), code or 'not recorded',
+                     where or 'not recorded',
+                     'not recorded' if tested == (None, None) else 'same'
+                     if tested == (code, where) else '; '.join(t or '?' for t in tested),
+                     _text(rec.get('config_hash')) or 'not recorded',
+                     int(version) if math.isfinite(version) else 'not recorded',
+                     _text(rec.get('stale')) or 'no'])
+    return body
+
+
+PROVENANCE_HEADER = ['run id', 'seed', 'code version', 'machine (training)',
+                     'test (code; machine)', 'config hash', 'run version', 'stale']
+
+
+# -- pages -------------------------------------------------------------------------------------
+
 def render_table(registry, runs: pd.DataFrame, tier: str, table: str, out_dir: str | Path,
-                 seeds: int | None = None, results_root: str | Path | None = None) -> str:
-    """Write the chart of a table and return the markdown of its report.
+                 seeds: int | None = None, results_root: str | Path | None = None,
+                 statistics: pd.DataFrame | None = None) -> str:
+    """Write the figures of a table and return the markdown of its report.
 
     Args:
         registry: the ``Registry``.
         runs: runs.csv as a DataFrame.
         tier: the tier of ``runs``.
         table: ``T1``..``T7`` or ``S1``..``S6``.
-        out_dir: ``reports/<tier>``; the chart goes to ``figures/`` under it.
+        out_dir: ``reports/<tier>``; the figures go to ``figures/`` under it.
         seeds: use seeds ``0..seeds-1`` (default: all seeds in ``runs``).
-        results_root: the folder holding ``<tier>/<run id>/seed<S>/records.npz`` for the
-            statistics (default: ``results``).
+        results_root: the folder holding ``<tier>/<run id>/seed<S>/`` (records.npz for the
+            statistics, figure_panel.npz for the figures; default: ``results``).
+        statistics: the table's ``table_statistics`` when already computed.
 
     Returns:
         The markdown text of ``<table>.md``.
@@ -302,17 +470,23 @@ def render_table(registry, runs: pd.DataFrame, tier: str, table: str, out_dir: s
     runs = select_seeds(runs, seeds)
     summaries = summarize_runs(runs)
     data = table_data(registry, summaries, table)
+    if statistics is None:
+        statistics = table_statistics(runs, registry, tier, table, results_root)
     info = registry.get_table(table)
     title = info.title or table
     n_seeds = max((len(s.seeds_ok) for s in summaries.values()), default=0)
     spread = ' (mean ± std over seeds)' if n_seeds > 1 else ''
+    stale = [r for r in data.rows if r.run_id in summaries and summaries[r.run_id].stale]
     lines = [f'# {table}: {title}', '',
              f'Tier `{tier}`: {TIER_DESCRIPTIONS.get(tier, tier)}. '
-             f'Dataset: {info.dataset or "–"}. All numbers in percent (AP) unless noted.',
-             '']
+             f'Dataset: {info.dataset or "–"}. All numbers in percent (AP) unless noted.', '']
+    if stale:
+        lines += [f'**Stale rows: {len(stale)}.** Their numbers come from a config or run '
+                  'version other than the current one (see Provenance); rerun the workflow to '
+                  'retrain them.', '']
     header = ['row', 'run id'] + data.columns
     pub_body = [[label, f'`{r.run_id}`' if r.run_id else '–']
-                + [_fmt(v) for v in data.published[i]]
+                + [fmt(v) for v in data.published[i]]
                 for i, (label, r) in enumerate(zip(data.labels, data.rows))]
     rep_body, diff_body = [], []
     for i, (label, row) in enumerate(zip(data.labels, data.rows)):
@@ -322,16 +496,20 @@ def render_table(registry, runs: pd.DataFrame, tier: str, table: str, out_dir: s
         thr = (f'{t0 * 255:.2f} → {t1 * 255:.2f}' if math.isfinite(t0) and math.isfinite(t1)
                else '–')
         rep_body.append([label, data.states[i], seeds_text]
-                        + [_fmt_mean(m, s) for m, s in zip(data.reproduced[i], data.std[i])]
+                        + [fmt_mean(m, s) for m, s in zip(data.reproduced[i], data.std[i])]
                         + [thr])
-        diff_body.append([label] + [_fmt(d, signed=True)
+        diff_body.append([label] + [fmt(d, signed=True)
                                     for d in data.reproduced[i] - data.published[i]])
+    rho, n_rank, rank_key = table_rank_agreement(data)
     lines += ['## Published', '', markdown_table(header, pub_body), '',
               f'## Reproduced{spread}', '',
               markdown_table(['row', 'status', 'seeds'] + data.columns
                              + ['t × 255 (init → final)'], rep_body), '',
               '## Difference (reproduced − published)', '',
-              markdown_table(['row'] + data.columns, diff_body), '']
+              markdown_table(['row'] + data.columns, diff_body), '',
+              f'Rank agreement: Spearman correlation between the published and the reproduced '
+              f'{rank_key or "–"} of the rows run, {rank_text(rho, n_rank)}: 1 when the '
+              'reproduction orders the rows as the paper does, whatever the absolute level.', '']
     if 'FPS' in data.columns:
         devices = sorted({str(d) for d in runs.get('fps_device', pd.Series()).dropna()})
         lines += [f'FPS: batch 1 after warm-up on the test images, measured on '
@@ -348,14 +526,24 @@ def render_table(registry, runs: pd.DataFrame, tier: str, table: str, out_dir: s
                   'Published gain (pub) and reproduced gain (rep) of each SR-TOD row over its '
                   'baseline run; reproduced gains are paired by seed' + spread
                   + '; FPS as a ratio.', '', markdown_table(gain_header, gains), '']
-    lines += ['## Statistics', '',
-              statistics_section(runs, registry, tier, table, results_root), '']
-    chart = chart_name(table)
+    lines += ['## Statistics', '', statistics_section(statistics), '']
+    figures = [(chart_name(table), 'Published (grey) and reproduced (blue) value of every row, '
+                                   'one panel per column; error bars: std over seeds.')]
     plot_published_vs_reproduced(
-        Path(out_dir) / chart, f'{table}: {title} ({tier} tier)', data.labels, data.columns,
-        data.published, data.reproduced, data.std,
-        notes=[s.split(':')[0] if s != STATUS_OK else '' for s in data.states])
-    lines += ['## Chart', '', f'![{table}: published vs reproduced]({chart})', '']
+        Path(out_dir) / chart_name(table), f'{table}: {title} ({tier} tier)', data.labels,
+        data.columns, data.published, data.reproduced, data.std,
+        notes=[s.split(':')[0].split(',')[0] if s != STATUS_OK else '' for s in data.states])
+    figures += write_table_figures(registry, tier, data, statistics, out_dir, results_root)
+    lines += ['## Figures', ''] + _figure_markdown(figures)
+    run_ids = [r.run_id for r in data.rows if r.run_id and not r.external]
+    lines += ['## Provenance', '',
+              'What made each number: the code version and machine of the training (and of '
+              'the test, where they differ), the hash of the resolved config and the run '
+              'version it trained with. A row is stale when '
+              'the config or version recorded differs from the current one (or was not '
+              'recorded).', '',
+              markdown_table(PROVENANCE_HEADER, provenance_rows(runs, run_ids))
+              if run_ids and len(runs) else '_No run of this table has been trained._', '']
     decisions = _decisions(registry, table, data)
     lines += ['## Decisions', '',
               'Where the paper is silent or disagrees with the authors\' code, what the `paper` '
@@ -364,55 +552,98 @@ def render_table(registry, runs: pd.DataFrame, tier: str, table: str, out_dir: s
     return '\n'.join(lines).rstrip() + '\n'
 
 
-def _sign_agreement(registry, summaries, data: TableData) -> tuple[int, int]:
-    """(rows where the reproduced AP gain has the published gain's sign, SR-TOD rows measured)."""
-    agree = total = 0
-    for row in data.rows:
-        if not _is_srtod_row(row, registry) or 'AP' not in data.columns:
-            continue
-        base_id = registry.runs[row.run_id].baseline
-        pub = row.published.get('AP')
-        base_pub = published_value(registry, base_id, 'AP', prefer_table=data.table)
-        rep, _ = _gain(summaries, row.run_id, base_id, 'AP')
-        if pub is None or not math.isfinite(base_pub) or not math.isfinite(rep):
-            continue
-        total += 1
-        agree += int(np.sign(rep) == np.sign(float(pub) - base_pub))
-    return agree, total
+def code_version_rows(registry, summaries, runs: pd.DataFrame, tables) -> list[list]:
+    """Per code version: the machines, the runs and the rows of each table it produced."""
+    by_version: dict[str, dict] = {}
+    for _, rec in runs.iterrows():
+        version = _text(rec.get('code_version')) or 'not recorded'
+        entry = by_version.setdefault(version, dict(machines=set(), runs=set()))
+        entry['machines'].add(_text(rec.get('machine')) or 'not recorded')
+        entry['runs'].add(str(rec['run_id']))
+    body = []
+    for version, entry in sorted(by_version.items()):
+        per_table = []
+        for table in tables:
+            n = sum(1 for r in registry.rows
+                    if r.table == table and r.run_id in entry['runs'] and not r.external)
+            if n:
+                per_table.append(f'{table} ({n})')
+        body.append([version, '; '.join(sorted(entry['machines'])), len(entry['runs']),
+                     ', '.join(per_table) or '–'])
+    return body
 
 
 def render_index(registry, runs: pd.DataFrame, tier: str, tables: list[str],
-                 seeds: int | None = None, extra_links: list[tuple[str, str]] = ()) -> str:
-    """The markdown of ``reports/<tier>/index.md``: one line per table, failed runs."""
-    summaries = summarize_runs(runs, seeds)
+                 seeds: int | None = None, extra_links: list[tuple[str, str]] = (),
+                 statistics: dict | None = None, results_root=None,
+                 datasets_figure: bool = False) -> str:
+    """The markdown of ``reports/<tier>/index.md``.
+
+    Args:
+        registry, runs, tier, tables, seeds: as :func:`write_reports`.
+        extra_links: (text, href) links listed at the end.
+        statistics: table -> its ``table_statistics`` (computed here when absent).
+        results_root: where the per-image records are (default ``results``).
+        datasets_figure: show supplement Fig. 1 (``DATASETS_FIGURE_PATH``, which must exist).
+    """
+    runs = select_seeds(runs, seeds)
+    summaries = summarize_runs(runs)
     run_ids = sorted({r.run_id for r in registry.rows
-                      if r.table in tables and r.run_id
-                      and not r.external})
+                      if r.table in tables and r.run_id and not r.external})
     counts = {'ok': 0, 'failed': 0, 'incomplete': 0, 'not run': 0}
     for run_id in run_ids:
         counts[summaries[run_id].status if run_id in summaries else 'not run'] += 1
-    versions = sorted({str(v) for v in runs.get('code_version', pd.Series()).dropna()})
+    stale_runs = [r for r in run_ids if r in summaries and summaries[r].stale]
     lines = [f'# SR-TOD reproduction: `{tier}` tier', '',
              f'Tier `{tier}`: {TIER_DESCRIPTIONS.get(tier, tier)}.', '',
              f'Seeds: {seeds if seeds is not None else "all collected"}. Unique runs of these '
              f'tables: {len(run_ids)} ({counts["ok"]} ok, {counts["failed"]} failed, '
-             f'{counts["incomplete"]} incomplete, {counts["not run"]} not run). '
-             f'Code version: {", ".join(versions) or "–"}.', '',
+             f'{counts["incomplete"]} incomplete, {counts["not run"]} not run; '
+             f'{len(stale_runs)} stale).', '',
              'Each table report lists the published numbers, the reproduced ones, their '
              'difference, the gain of each SR-TOD row over its baseline (published and '
-             'reproduced), the statistics and the decisions taken where the paper is open. '
-             'All runs: `results/' + tier + '/runs.csv`.', '']
+             'reproduced), the statistics, the figures of its SR-TOD rows, the provenance of '
+             'each number and the decisions taken where the paper is open. '
+             'All runs: `results/' + tier + '/runs.csv`.', '',
+             '"rows run": rows whose run finished on every selected seed (a row can be run and '
+             'far from its published value: see the Difference section of each table). '
+             '"stale rows": rows whose numbers come from another config or run version than '
+             'the current one. "SR-TOD gains above noise": SR-TOD rows whose two-level '
+             'bootstrap interval lies above zero, out of the rows with a verdict on a '
+             f'published gain (fewer than {stats.MIN_SEEDS} seeds give no verdict). "rank '
+             'agreement": Spearman correlation between the published and the reproduced AP of '
+             'the rows run.', '']
     body = []
     for table in tables:
         data = table_data(registry, summaries, table)
-        agree, total = _sign_agreement(registry, summaries, data)
-        measured = sum(s == STATUS_OK for s in data.states)
+        frame = (statistics or {}).get(table)
+        if frame is None:
+            frame = table_statistics(runs, registry, tier, table, results_root)
+        measured = sum(1 for r in data.rows if not r.external and r.run_id in summaries
+                       and summaries[r.run_id].status == STATUS_OK)   # stale rows ran too
+        stale = sum(1 for r in data.rows if r.run_id in summaries and summaries[r.run_id].stale)
         runnable = sum(not r.external for r in data.rows)
+        rho, n_rank, _ = table_rank_agreement(data)
         body.append([f'[{table}]({table}.md)', registry.tables[table].title or '',
-                     registry.tables[table].dataset or '–',
-                     f'{measured}/{runnable}', f'{agree}/{total}' if total else '–'])
-    lines += [markdown_table(['table', 'title', 'dataset', 'rows reproduced',
-                              'SR-TOD AP gains with the published sign'], body), '']
+                     registry.tables[table].dataset or '–', f'{measured}/{runnable}',
+                     str(stale), signs_text(stats.sign_counts(frame)), rank_text(rho, n_rank)])
+    lines += [markdown_table(['table', 'title', 'dataset', 'rows run', 'stale rows',
+                              'SR-TOD gains above noise', 'rank agreement'], body), '']
+    if datasets_figure:
+        caption = ('Supplement Fig. 1: for one SR-TOD run per dataset, a crop of a test image '
+                   'with its ground-truth boxes (top) and the difference map D (bottom).')
+        lines += ['## Difference maps across datasets', '', f'![{caption}]({DATASETS_FIGURE_PATH})',
+                  '', f'_{caption}_', '']
+    in_tables = runs[runs['run_id'].isin(run_ids)] if len(runs) else runs
+    lines += ['## Code versions', '',
+              'Which code and machine produced which rows (training; `runs.csv` has the test\'s '
+              'too).', '',
+              markdown_table(['code version', 'machines', 'runs', 'rows per table'],
+                             code_version_rows(registry, summaries, in_tables, tables))
+              if len(in_tables) else '_No run trained yet._', '']
+    if stale_runs:
+        lines += ['## Stale runs', '']
+        lines += [f'- `{r}`: ' + '; '.join(summaries[r].stale) for r in stale_runs] + ['']
     failed = [(run_id, s) for run_id, s in summaries.items()
               if s.status == STATUS_FAILED and run_id in run_ids]
     if failed:
@@ -427,7 +658,8 @@ def render_index(registry, runs: pd.DataFrame, tier: str, tables: list[str],
 def write_reports(registry, runs: pd.DataFrame, tier: str, tables: list[str],
                   out_dir: str | Path, seeds: int | None = None,
                   results_root: str | Path | None = None) -> list[Path]:
-    """Write ``<table>.md`` and its chart for each table, then ``index.md``.
+    """Write ``<table>.md`` and its figures for each table, then ``index.md``; and the HTML copy
+    of each page (``html/``, figures inlined) for ``snakemake --report``.
 
     Args:
         registry: the ``Registry``.
@@ -436,7 +668,7 @@ def write_reports(registry, runs: pd.DataFrame, tier: str, tables: list[str],
         tables: the tables to report, in order.
         out_dir: ``reports/<tier>``.
         seeds: use seeds ``0..seeds-1`` (default: all collected seeds).
-        results_root: where the per-image records are (default: ``results``).
+        results_root: where the per-image records and figure panels are (default: ``results``).
 
     Returns:
         The files written (index last).
@@ -446,16 +678,18 @@ def write_reports(registry, runs: pd.DataFrame, tier: str, tables: list[str],
     if unknown:
         raise InputError(f'unknown table(s) {unknown}; expected some of '
                          + ', '.join(registry.tables))
-    written = []
+    selected = select_seeds(runs, seeds)
+    written, statistics = [], {}
     for table in tables:
+        statistics[table] = table_statistics(selected, registry, tier, table, results_root)
         path = out_dir / f'{table}.md'
-        write_text(path, render_table(registry, runs, tier, table, out_dir, seeds,
-                                             results_root))
-        written += [out_dir / chart_name(table), path]
-    # claims.md and the difference-map figures come from rules of their own (figures.smk)
-    links = [("the paper's claims, each with the evidence of these runs", 'claims.md'),
-             ('difference maps, DGFE features and their separation, per SR-TOD run', 'figures/')]
+        write_text(path, render_table(registry, selected, tier, table, out_dir, seeds,
+                                      results_root, statistics[table]))
+        written += [out_dir / chart_name(table), path, write_html(path)]
+    # claims.md and supplement Fig. 1 come from rules of their own (figures.smk)
+    links = [("the paper's claims, each with the evidence of these runs", 'claims.md')]
     index = out_dir / 'index.md'
-    write_text(index, render_index(registry, runs, tier, tables, seeds, links))
-    written.append(index)
+    write_text(index, render_index(registry, selected, tier, tables, seeds, links, statistics,
+                                   results_root, (out_dir / DATASETS_FIGURE_PATH).is_file()))
+    written += [write_html(index), index]
     return written

@@ -35,6 +35,7 @@ import math
 
 import numpy as np
 
+from srtod.analysis.format import fmt
 from srtod.errors import InputError
 
 BUCKETS = (('very_tiny', 0.0, 8.0 ** 2), ('tiny', 8.0 ** 2, 16.0 ** 2),
@@ -228,10 +229,6 @@ def feature_contrast(feature, boxes, stride: int) -> tuple[float, float]:
 
 # -- reading separation.json back (reports, claims) ----------------------------------------------
 
-def _fmt(x, digits) -> str:
-    return 'n/a' if x is None or not math.isfinite(x) else f'{x:.{digits}f}'
-
-
 def load_separation(tier: str, run_ids, results_root=None, seed: int = 0) -> dict:
     """run id -> ``separation.json`` (written by ``srtod figures``) of the SR-TOD runs given.
 
@@ -274,7 +271,7 @@ def separation_table(separation: dict):
         row = dict(run_id=run_id, images=obj.get('images'))
         for name, b in obj['separation']['buckets'].items():
             row[f'{name}: AUC / hit rate (objects)'] = (
-                f"{_fmt(b['auc'], 3)} / {_fmt(b['hit_rate'], 2)} ({b['objects']})")
+                f"{fmt(b['auc'], 3)} / {fmt(b['hit_rate'], 2)} ({b['objects']})")
         row['background > t'] = obj['separation'].get('background_above_threshold')
         row['all AUC (HFD)'] = ((obj.get('separation_highfreq') or {}).get('buckets', {})
                                 .get('all', {}).get('auc'))

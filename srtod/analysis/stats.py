@@ -1,23 +1,30 @@
-"""Is a reproduced AP gain larger than noise? A paired bootstrap over test images, and a verdict.
+"""Is a reproduced AP gain larger than noise? A two-level paired bootstrap, and a verdict.
 
 The paper reports single runs and gains of 0.1-2 AP. For each SR-TOD row we compare the run with
-its baseline on the *same* test images: a resample draws image ids with replacement (repeats
-allowed, as ``PerImageRecords.ap`` accepts them), both runs are scored on that resample and the
-difference is kept. The 2.5 and 97.5 percentiles of 1000 such differences give a 95% interval.
+its baseline on the *same* test images, and over the training seeds both were run with.
 
-Seeds. With ``seeds=N`` a run has N trainings. The bootstrap uses all of them: each replicate
-also draws N seed indices with replacement and averages the paired (SR-TOD seed k minus baseline
-seed k) gains over them, so the interval carries both the test-set sampling noise and the
-run-to-run noise of training. With one seed it is the plain image bootstrap.
+Resample (two levels). Each of the 1000 replicates first draws N seed indices with replacement
+from the N seeds both runs finished (level 1: the run-to-run noise of training), then draws the
+test images with replacement (level 2: the sampling noise of the test set; repeats allowed, as
+``PerImageRecords.ap`` accepts them). All drawn seeds are scored on that one image draw, since
+every seed is tested on the same images, and the replicate is the mean over the drawn seeds of
+(SR-TOD seed k minus baseline seed k). The 2.5 and 97.5 percentiles of the replicates give a 95%
+interval. With one seed only the image level varies.
 
-Verdicts (``verdict``), with [low, high] the interval and g the published gain (SR-TOD AP minus
-its baseline's AP, both as published):
+Verdicts (``verdict``), with [low, high] the interval, g the published gain (SR-TOD AP minus
+its baseline's AP, both as published) and N the seeds:
+- ``too few seeds``: N < 3 (``MIN_SEEDS``); one or two trainings cannot tell a gain from
+  run-to-run noise, so no reproduced / not reproduced verdict is given (the interval is shown).
 - ``gain reproduced``: low > 0 and high >= g: a real gain, and the published one is inside the
   interval or below it.
 - ``smaller than published``: low > 0 and high < g: a real gain, smaller than the published one.
 - ``within noise``: low <= 0 <= high: the interval contains zero; no gain is shown.
 - ``not reproduced``: high < 0: SR-TOD is worse than its baseline beyond noise.
 - ``no gain published``: g <= 0 or unknown; the paper claims no gain, the interval is shown alone.
+
+Rank agreement (``rank_agreement``): per table, Spearman's rank correlation between the
+published and the reproduced AP of its rows: does the reproduction order the methods as the
+paper does, whatever the absolute level?
 """
 from __future__ import annotations
 
@@ -27,8 +34,12 @@ import numpy as np
 
 from srtod.errors import InputError
 
-VERDICTS = ('gain reproduced', 'smaller than published', 'within noise', 'not reproduced',
-            'no gain published')
+VERDICTS = ('too few seeds', 'gain reproduced', 'smaller than published', 'within noise',
+            'not reproduced', 'no gain published')
+#: Fewer seeds than this give the verdict ``too few seeds``.
+MIN_SEEDS = 3
+#: Verdicts of a gain above noise (the interval excludes zero on the gain's side).
+ABOVE_NOISE = ('gain reproduced', 'smaller than published')
 
 
 def _as_list(records) -> list:
@@ -83,8 +94,8 @@ def paired_bootstrap(records_a, records_b, n: int = 1000, seed: int = 0, area: s
     k = len(a)
     draws = np.empty(n, dtype=np.float64)
     for i in range(n):
-        seeds_i = rng.integers(0, k, size=k) if k > 1 else np.zeros(1, dtype=int)
-        sample = ids[rng.integers(0, len(ids), size=len(ids))]
+        seeds_i = rng.integers(0, k, size=k)                     # level 1: training seeds
+        sample = ids[rng.integers(0, len(ids), size=len(ids))]   # level 2: test images
         draws[i] = np.mean([b[s].ap(sample, area) - a[s].ap(sample, area) for s in seeds_i])
     tail = (1.0 - level) / 2.0 * 100.0
     draws = draws[np.isfinite(draws)]
@@ -94,8 +105,11 @@ def paired_bootstrap(records_a, records_b, n: int = 1000, seed: int = 0, area: s
                 seeds=k, images=int(len(ids)), level=level, area=area)
 
 
-def verdict(low: float, high: float, published_gain: float | None) -> str:
-    """The verdict of an interval [low, high] against the published gain (module docstring)."""
+def verdict(low: float, high: float, published_gain: float | None, seeds: int) -> str:
+    """The verdict of an interval [low, high] over ``seeds`` training seeds against the published
+    gain (module docstring)."""
+    if seeds < MIN_SEEDS:
+        return 'too few seeds'
     if published_gain is None or not np.isfinite(published_gain) or published_gain <= 0:
         return 'no gain published'
     if not (np.isfinite(low) and np.isfinite(high)):
@@ -139,13 +153,9 @@ def published_ap(registry, run_id: str, table: str | None = None, key: str = 'AP
 
 def records_path(tier: str, run_id: str, seed: int, results_root=None) -> Path:
     """``results/<tier>/<run id>/seed<S>/records.npz`` (``results_root`` replaces ``results``)."""
-    if results_root is None:
-        try:
-            from srtod.registry import run_dir
-            return Path(run_dir(tier, run_id, seed)) / 'records.npz'
-        except ImportError:
-            results_root = 'results'
-    return Path(results_root) / tier / run_id / f'seed{seed}' / 'records.npz'
+    from srtod.registry import run_dir
+    return run_dir(tier, run_id, seed, root='results' if results_root is None else results_root) \
+        / 'records.npz'
 
 
 def pair_statistics(runs, tier: str, run_id: str, baseline: str, published_gain,
@@ -191,12 +201,13 @@ def pair_statistics(runs, tier: str, run_id: str, baseline: str, published_gain,
     missing = [str(p) for pair in paths for p in pair if not p.is_file()]
     if missing:
         out['verdict'] = 'no records'
-        out['note'] = 'missing ' + ', '.join(missing)
+        out['note'] = (f'{len(missing)} records.npz missing (written by srtod test), e.g. '
+                       f'{missing[0]}')
         return out
     boot = paired_bootstrap([loader(pa) for pa, _ in paths], [loader(pb) for _, pb in paths],
                             n=n, seed=seed)
     out.update(low=boot['low'], high=boot['high'],
-               verdict=verdict(boot['low'], boot['high'], published_gain))
+               verdict=verdict(boot['low'], boot['high'], published_gain, len(seeds)))
     return out
 
 
@@ -238,20 +249,55 @@ def table_statistics(runs, registry, tier: str, table: str, n: int = 1000, seed:
     return pd.DataFrame(out, columns=columns)
 
 
+def rank_agreement(published, reproduced) -> tuple[float, int]:
+    """Spearman's rank correlation between published and reproduced values of a table's rows.
+
+    Args:
+        published, reproduced: sequences of equal length; pairs with a missing value are left
+            out.
+
+    Returns:
+        (rho, n): the correlation (pandas' Spearman, average ranks for ties) over the n complete
+        pairs; rho is NaN with fewer than 3 pairs or when either side is constant.
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame({'pub': np.asarray(published, float),
+                          'rep': np.asarray(reproduced, float)}).dropna()
+    if len(frame) < 3 or frame['pub'].nunique() < 2 or frame['rep'].nunique() < 2:
+        return math.nan, len(frame)
+    return float(frame['pub'].corr(frame['rep'], method='spearman')), len(frame)
+
+
+def sign_counts(frame) -> dict:
+    """How the SR-TOD rows of a statistics table (``table_statistics``) stand on their verdicts.
+
+    Returns:
+        dict with ``above`` (a gain above noise: ``gain reproduced`` or ``smaller than
+        published``), ``judged`` (rows with a verdict on the published gain: enough seeds and a
+        published gain > 0), ``too_few`` (rows measured with too few seeds) and ``rows``.
+    """
+    verdicts = list(frame['verdict']) if len(frame) else []
+    judged = [v for v in verdicts if v in ABOVE_NOISE + ('within noise', 'not reproduced')]
+    return dict(above=sum(v in ABOVE_NOISE for v in judged), judged=len(judged),
+                too_few=sum(v == 'too few seeds' for v in verdicts), rows=len(verdicts))
+
+
 def describe_method(n: int = 1000, level: float = 0.95) -> str:
     """The paragraph the reports print under a statistics table."""
     return (
         f'Gain = SR-TOD AP minus its baseline\'s AP (AP over IoU .50:.95, percent). Interval: '
-        f'paired bootstrap over test images, {n} resamples with a fixed generator seed; each '
-        'resample draws the test images with replacement and, with several training seeds, the '
-        'seed indices too, scores both runs on the same draw and keeps the seed-averaged '
-        f'difference; the {level:.0%} interval is its percentile range. Verdicts: "gain '
+        f'two-level paired bootstrap, {n} resamples with a fixed generator seed; each resample '
+        'draws the training seeds with replacement, then the test images with replacement, '
+        'scores both runs of every drawn seed on that image draw and keeps the seed-averaged '
+        f'difference; the {level:.0%} interval is its percentile range. Verdicts: "too few '
+        f'seeds" = fewer than {MIN_SEEDS} seeds, no verdict on the published gain; "gain '
         'reproduced" = interval above 0 and containing or above the published gain; "smaller '
         'than published" = interval above 0 but below the published gain; "within noise" = '
         'interval contains 0; "not reproduced" = interval below 0; "no gain published" = the '
         'paper reports no gain for this row.')
 
 
-__all__ = ['VERDICTS', 'paired_bootstrap', 'verdict', 'pair_statistics', 'table_statistics',
-           'published_ap', 'records_path', 'describe_method']
-
+__all__ = ['VERDICTS', 'MIN_SEEDS', 'ABOVE_NOISE', 'paired_bootstrap', 'verdict',
+           'pair_statistics', 'table_statistics', 'published_ap', 'records_path',
+           'rank_agreement', 'sign_counts', 'describe_method']

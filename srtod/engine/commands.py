@@ -66,7 +66,7 @@ def _train(args) -> int:
     gpus = args.gpus if args.gpus is not None else run_gpus(args.run_id, args.tier)
     run_dir, cfg = _prepare(args, gpus=gpus)
     record = train_run(cfg, run_dir, run_id=args.run_id, tier=args.tier, seed=args.seed,
-                       gpus=gpus)
+                       gpus=gpus, restart_on_change=True)
     if record['status'] == 'failed':
         failure = record['failure']
         print(f'srtod train: run {args.run_id} (tier {args.tier}, seed {args.seed}) failed at '

@@ -19,6 +19,8 @@ from mmengine.runner import Runner, load_checkpoint
 from srtod.errors import InputError
 from srtod.io import write_json
 
+from .provenance import provenance
+
 __all__ = ['test_run', 'fps_run', 'read_train_record']
 
 def read_train_record(run_dir: str | Path) -> dict | None:
@@ -85,6 +87,8 @@ def test_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str |
     run_dir = Path(run_dir)
     train = read_train_record(run_dir)
     record = _base_record(train, run_id, tier, seed)
+    # train.json's provenance stays; the test's own (its code and machine) goes beside it
+    record['test_provenance'] = provenance(cfg, run_id)
     if train is not None and train.get('status') == 'failed' and checkpoint is None:
         record.update(status='failed', metrics=None)
         write_json(run_dir / 'metrics.json', record)
@@ -152,7 +156,8 @@ def fps_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str | 
     run_dir = Path(run_dir)
     train = read_train_record(run_dir)
     record = dict(run_id=run_id, tier=tier, seed=int(seed), images=int(images),
-                  warmup=int(warmup), batch_size=1, threads=torch.get_num_threads())
+                  warmup=int(warmup), batch_size=1, threads=torch.get_num_threads(),
+                  **provenance(cfg, run_id))
     if train is not None and train.get('status') == 'failed' and checkpoint is None:
         record.update(status='failed', fps=None, failure=train.get('failure'))
         write_json(run_dir / 'fps.json', record)

@@ -1,4 +1,9 @@
-"""What a result was produced with: config hash, code version, package versions, run paths.
+"""What a result was produced with: config hash, run version, code version, machine, packages.
+
+Every result file (train.json, metrics.json, fps.json) records :func:`provenance`; the
+workflow gives the same config hash and run version to the training rule as params, so a change
+of either reruns that run (docs/architecture.md, "Results layout"), and ``srtod collect`` marks
+results whose config or version no longer match as stale.
 
 Also the one place that maps (results root, tier, run id, seed) to a run directory and checks
 that a run id cannot lead out of the results root.
@@ -7,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import platform
 import re
 import subprocess
 from functools import lru_cache
@@ -14,12 +21,11 @@ from importlib import metadata
 from pathlib import Path
 
 from srtod.errors import InputError
+from srtod.vocab import RUN_ID_RE, TIERS
 
-__all__ = ['RUN_ID_PATTERN', 'TIERS', 'run_directory', 'config_hash', 'code_version', 'packages']
+__all__ = ['TIERS', 'run_directory', 'config_hash', 'code_version', 'packages', 'machine',
+           'machine_text', 'run_version', 'provenance', 'claim_work_dir']
 
-RUN_ID_PATTERN = re.compile(
-    r'^(droneswarms|visdrone|aitod|dota)/[a-z0-9_]+(\+srtod(-[a-z0-9_]+)?)?$')
-TIERS = ('paper', 'smoke', 'tiny')
 PACKAGES = ('torch', 'torchvision', 'mmengine', 'mmcv', 'mmdet', 'numpy', 'pycocotools',
             'faster-coco-eval')
 # Keys that say where a run writes, not what it computes.
@@ -43,10 +49,10 @@ def run_directory(results: str | Path, tier: str, run_id: str, seed: int) -> Pat
     """
     if tier not in TIERS:
         raise InputError(f'unknown tier {tier!r}; expected one of {", ".join(TIERS)}')
-    if not RUN_ID_PATTERN.match(run_id or ''):
+    if not RUN_ID_RE.match(run_id or ''):
         raise InputError(
             f'malformed run id {run_id!r}; expected <dataset>/<detector>[+srtod[-<variant>]] '
-            f'matching {RUN_ID_PATTERN.pattern}')
+            f'matching {RUN_ID_RE.pattern}')
     if int(seed) < 0:
         raise InputError(f'seed must be >= 0, got {seed}')
     root = Path(results).resolve()
@@ -106,3 +112,121 @@ def packages() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return found
+
+
+_ONEDNN = re.compile(r'(?:oneDNN|MKL-DNN)\D*?v?(\d+\.\d+(?:\.\d+)?)')
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path('/proc/cpuinfo').read_text(encoding='utf-8').splitlines():
+            if line.lower().startswith('model name'):
+                return ' '.join(line.split(':', 1)[1].split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or 'unknown CPU'
+
+
+@lru_cache(maxsize=1)
+def machine() -> dict:
+    """The machine a result is computed on: CPU model, GPU model (None without CUDA), device,
+    and the versions of torch, CUDA, cuDNN and oneDNN (None where absent)."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    match = _ONEDNN.search(torch.__config__.show())
+    return dict(
+        device='cuda' if cuda else 'cpu', cpu=_cpu_model(),
+        gpu=torch.cuda.get_device_name(torch.cuda.current_device()) if cuda else None,
+        gpus=torch.cuda.device_count() if cuda else 0,
+        torch=torch.__version__, cuda=torch.version.cuda,
+        cudnn=torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        onednn=(match.group(1) if match and torch.backends.mkldnn.is_available() else None))
+
+
+def machine_text(info: dict | None) -> str | None:
+    """One line for a report: ``NVIDIA H200 (1 GPU); torch 2.4.1, CUDA 12.1, oneDNN 3.4.2``."""
+    if not isinstance(info, dict) or not info:
+        return None
+    if info.get('gpu'):
+        where = f'{info["gpu"]} ({info.get("gpus") or 1} GPU)'
+    else:
+        where = f'CPU {info.get("cpu") or "unknown"}'
+    return (f'{where}; torch {info.get("torch") or "?"}, CUDA {info.get("cuda") or "none"}, '
+            f'oneDNN {info.get("onednn") or "none"}')
+
+
+def run_version(run_id: str | None) -> int | None:
+    """The ``version`` of a run in configs/experiments.yaml (None for a run id it lacks)."""
+    if not run_id:
+        return None
+    from srtod.registry import load_registry
+    run = load_registry().runs.get(run_id)
+    return None if run is None else int(run.version)
+
+
+def provenance(cfg, run_id: str | None) -> dict:
+    """What every result file records: ``config_hash`` (of the resolved config),
+    ``run_version``, ``code_version``, ``machine`` (:func:`machine`) and ``packages``."""
+    return dict(config_hash=config_hash(cfg), run_version=run_version(run_id),
+                code_version=code_version(), machine=machine(), packages=packages())
+
+
+FINGERPRINT_FILE = 'srtod_fingerprint.json'
+
+
+def claim_work_dir(work_dir: str | Path, config_hash_: str, version: int | None, log,
+                   restart_on_change: bool = True) -> Path:
+    """Make ``work_dir`` the work_dir of this config and run version.
+
+    A work_dir left by another config or run version (its ``srtod_fingerprint.json`` differs)
+    holds checkpoints a resume must not pick up: with ``restart_on_change`` it is moved aside to
+    ``train.stale-<hash>-v<version>`` (nothing is deleted) and the training starts afresh;
+    under a distributed launch only rank 0 (``RANK``) looks;
+    without, it is kept (a deliberate resume with a changed config, e.g. a longer schedule) and
+    the change is logged. A work_dir without a fingerprint (older results) is kept as it is.
+
+    Args:
+        work_dir: the mmengine work_dir (``<run dir>/train``).
+        config_hash_: :func:`config_hash` of the config to train.
+        version: the run's version.
+        log: callable (message, level) for the move.
+        restart_on_change: move a work_dir of another config or version aside.
+
+    Returns:
+        The work_dir, created, with this config's fingerprint.
+    """
+    work_dir = Path(work_dir)
+    if int(os.environ.get('RANK', '0')) != 0:   # a distributed launch: rank 0 does it
+        return work_dir
+    mine = dict(config_hash=config_hash_, run_version=version)
+    marker = work_dir / FINGERPRINT_FILE
+    if marker.is_file():
+        try:
+            theirs = json.loads(marker.read_text(encoding='utf-8'))
+        except (OSError, json.JSONDecodeError):
+            theirs = {}
+        if theirs != mine and not restart_on_change:
+            log(f'the work_dir was made by another config or run version ({theirs} there, '
+                f'{mine} now); resuming from it as asked', 'warning')
+        elif theirs != mine:
+            stem = (f'{work_dir.name}.stale-{theirs.get("config_hash", "unknown")}'
+                    f'-v{theirs.get("run_version")}')
+            aside, k = work_dir.with_name(stem), 1
+            while aside.exists():
+                k += 1
+                aside = work_dir.with_name(f'{stem}.{k}')
+            work_dir.replace(aside)
+            log(f'the work_dir was made by another config or run version ({theirs} here, '
+                f'{mine} now): moved it to {aside.name}, training starts from scratch',
+                'warning')
+    work_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(mine, sort_keys=True), encoding='utf-8')
+    return work_dir
+
+
+def resolved_config_hash(run_id: str, tier: str, seed: int, registry=None) -> str:
+    """:func:`config_hash` of the config ``srtod train RUN_ID --tier T --seed S`` trains (the
+    workflow's rerun param and ``srtod collect``'s staleness check), run from the same folder."""
+    from srtod.registry import resolve_config
+    return config_hash(resolve_config(run_id, tier, seed, registry=registry))

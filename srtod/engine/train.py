@@ -25,7 +25,7 @@ from srtod.io import atomic_open, write_json
 from . import distributed
 from .checkpoint import CheckpointError, UnsafeCheckpointError, safe_load
 from .hooks import NonFiniteLossError, TrainTimeHook, nan_injection_from_env
-from .provenance import code_version, config_hash, packages
+from .provenance import claim_work_dir, provenance
 
 __all__ = ['train_run', 'select_resume_checkpoint', 'TrainLog']
 
@@ -150,7 +150,8 @@ def _writes_results() -> bool:
 
 
 def train_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str | None = None,
-              seed: int = 0, gpus: int = 1, _worker: dict | None = None) -> dict:
+              seed: int = 0, gpus: int = 1, restart_on_change: bool = False,
+              _worker: dict | None = None) -> dict:
     """Train one run (resuming if its work_dir holds a checkpoint) and write its result files.
 
     Args:
@@ -160,6 +161,9 @@ def train_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str 
         tier: the tier, for train.json.
         seed: the random seed (set as ``randomness.seed``).
         gpus: processes to train in (one per GPU; on a machine without GPUs, CPU processes).
+        restart_on_change: a work_dir left by another config or run version is moved aside
+            and training starts from scratch (``srtod train``, which the workflow reruns when
+            either changes); otherwise it resumes whatever checkpoint the work_dir holds.
         _worker: set by ``srtod.engine.distributed.worker_main`` in a torchrun worker.
 
     Returns:
@@ -173,19 +177,19 @@ def train_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str 
     """
     run_dir = Path(run_dir)
     work_dir = run_dir / 'train'
-    work_dir.mkdir(parents=True, exist_ok=True)
     label = f'{run_id or run_dir.name} tier={tier} seed={seed}'
     if distributed.is_worker():
         label += f' rank={distributed.rank()}'
     log = TrainLog(label)
 
-    given_hash = config_hash(cfg)  # of the config as resolved, before the engine's additions
+    prov = provenance(cfg, run_id)  # of the config as resolved, before the engine's additions
+    if _worker is not None:
+        prov['config_hash'] = _worker['config_hash']  # the launcher's, of the config before its dump
+    claim_work_dir(work_dir, prov['config_hash'], prov['run_version'], log, restart_on_change)
     if gpus > 1 and _worker is None:
         return distributed.launch(cfg, run_dir, run_id=run_id, tier=tier, seed=seed, gpus=gpus,
-                                  config_hash=given_hash, log=log,
+                                  config_hash=prov['config_hash'], log=log,
                                   resume_from=select_resume_checkpoint(work_dir, log))
-    if _worker is not None:
-        given_hash = _worker['config_hash']  # the launcher's, of the config before its dump
     cfg = copy.deepcopy(cfg)
     cfg.work_dir = str(work_dir)
     # mmengine keys its logger, message hub and visualizer instances by experiment name (default:
@@ -211,10 +215,8 @@ def train_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str 
     else:
         cfg.resume = False
 
-    record = dict(run_id=run_id, tier=tier, seed=int(seed), status='ok',
-                  config_hash=given_hash, code_version=code_version(),
-                  packages=packages(), resumed_from=None if resume_from is None
-                  else str(resume_from))
+    record = dict(run_id=run_id, tier=tier, seed=int(seed), status='ok', **prov,
+                  resumed_from=None if resume_from is None else str(resume_from))
     record['world_size'] = distributed.world_size()  # processes (GPUs) of the training
     runner = Runner.from_cfg(cfg)
     log.replay(runner.logger)

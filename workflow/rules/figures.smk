@@ -1,16 +1,18 @@
 # Figures and claims: for every SR-TOD run (seed 0) the paper's Fig. 1, 3 and 4 and the measured
 # separation of its difference map (separation.json); supplement Fig. 1 across the datasets of
-# the tier; then reports/<tier>/claims.md, the paper's claims with this run's evidence.
+# the tier; then reports/<tier>/claims.md (and html/claims.html), the paper's claims with this
+# run's evidence. Every figure goes into `snakemake --report` with its caption
+# (workflow/report/*.rst).
 # Logic lives in srtod/analysis/{figure_commands,figures,separation,stats,claims}.py.
 from srtod.analysis.figure_commands import (
     DATASETS_FIGURE,
     FIGURE_FILES,
+    FIGURES_SEED,
     PANEL_FILE,
     dataset_panel_runs,
 )
 
 SRTOD_RUNS = [run for run in RUN_IDS if REGISTRY.runs[run].srtod]
-FIGURES_SEED = 0
 
 
 def figures_baseline(wildcards):
@@ -30,6 +32,7 @@ rule srtod_figures:
         figures=[
             report(
                 f"reports/{{tier}}/figures/{{run}}/{name}",
+                caption=f"../report/{name.removesuffix('.png')}.rst",
                 category="Difference maps",
                 subcategory="{run}",
             )
@@ -53,6 +56,7 @@ rule srtod_figures_datasets:
     output:
         report(
             f"reports/{{tier}}/figures/{DATASETS_FIGURE}",
+            caption="../report/datasets.rst",
             category="Difference maps",
             subcategory="all datasets",
         ),
@@ -71,16 +75,18 @@ rule srtod_claims:
             f"{run_dir(run, FIGURES_SEED)}/separation.json" for run in SRTOD_RUNS
         ],
     output:
-        report(
-            "reports/{tier}/claims.md",
+        md="reports/{tier}/claims.md",
+        html=report(
+            "reports/{tier}/html/claims.html",
+            caption="../report/claims.rst",
             category="Claims",
         ),
     log:
         "logs/{tier}/claims.log",
     shell:
-        "srtod claims --tier {wildcards.tier} --runs {input.runs} --out {output} > {log} 2>&1"
+        "srtod claims --tier {wildcards.tier} --runs {input.runs} --out {output.md} > {log} 2>&1"
 
 
-FIGURES_TARGETS = [f"{REPORTS}/claims.md"] + (
+FIGURES_TARGETS = [f"{REPORTS}/claims.md", f"{REPORTS}/html/claims.html"] + (
     [f"{REPORTS}/figures/{DATASETS_FIGURE}"] if SRTOD_RUNS else []
 )

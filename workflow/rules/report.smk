@@ -1,5 +1,22 @@
 # Collect and report: every run of the tier in one table (results/<tier>/runs.csv), then
-# reports/<tier>/index.md and one markdown file per selected table with its chart.
+# reports/<tier>/index.md and one markdown file per selected table with its figures, and an HTML
+# copy of each page (reports/<tier>/html/, figures inlined) for `snakemake --report`.
+# A table report shows the figure panels of its SR-TOD runs (figure_panel.npz of seed 0, made
+# by srtod_figures) and the index supplement Fig. 1 (srtod_figures_datasets): both are inputs,
+# so every image a page shows exists. Logic: srtod/analysis/{collect,report,html}.py.
+from srtod.analysis.report import srtod_table_runs, srtod_tables
+
+PANEL_TABLES = srtod_tables(REGISTRY, TABLES)
+
+
+def report_panels(wildcards):
+    """figure_panel.npz of the SR-TOD runs the table reports show (figures.smk makes them)."""
+    return [f"{run_dir(run, FIGURES_SEED)}/{PANEL_FILE}"
+            for run in srtod_table_runs(REGISTRY, TABLES)]
+
+
+def report_datasets_figure(wildcards):
+    return [f"{REPORTS}/figures/{DATASETS_FIGURE}"] if SRTOD_RUNS else []
 
 
 rule srtod_collect:
@@ -22,9 +39,26 @@ rule srtod_collect:
 rule srtod_report:
     input:
         runs="results/{tier}/runs.csv",
+        panels=report_panels,
+        datasets_figure=report_datasets_figure,
     output:
         index="reports/{tier}/index.md",
         tables=expand("reports/{{tier}}/{table}.md", table=TABLES),
+        index_html=report(
+            "reports/{tier}/html/index.html",
+            caption="../report/index.rst",
+            category="Tables",
+            labels={"page": "index"},
+        ),
+        tables_html=[
+            report(
+                f"reports/{{tier}}/html/{table}.html",
+                caption="../report/table_page.rst",
+                category="Tables",
+                labels={"page": table},
+            )
+            for table in TABLES
+        ],
         charts=[
             report(
                 f"reports/{{tier}}/figures/{table}_published_vs_reproduced.png",
@@ -33,6 +67,17 @@ rule srtod_report:
                 labels={"table": table},
             )
             for table in TABLES
+        ],
+        panels=[
+            report(
+                f"reports/{{tier}}/figures/{table}_{name}.png",
+                caption=f"../report/table_{name}.rst",
+                category="Figures of the tables",
+                subcategory=table,
+                labels={"table": table, "figure": name.replace("_", " ")},
+            )
+            for table in PANEL_TABLES
+            for name in ("difference_maps", "features", "gains")
         ],
     log:
         "logs/{tier}/report.log",
@@ -47,8 +92,9 @@ rule srtod_report:
 # Every file the invocation is for: Snakemake only checks the outputs something asks for, so a
 # table added to a later invocation (its report, its runs) is listed here explicitly.
 REPORT_TARGETS = (
-    [f"{REPORTS}/index.md"]
+    [f"{REPORTS}/index.md", f"{REPORTS}/html/index.html"]
     + [f"{REPORTS}/{table}.md" for table in TABLES]
+    + [f"{REPORTS}/html/{table}.html" for table in TABLES]
     + [f"{REPORTS}/figures/{table}_published_vs_reproduced.png" for table in TABLES]
     + run_files("metrics.json")
     + run_files("fps.json", FPS_RUNS)

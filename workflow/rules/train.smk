@@ -8,6 +8,10 @@
 # trains in that many processes. `srtod train` first checks the GPU stack (srtod doctor).
 
 from srtod.engine.distributed import run_gpus
+#
+# params (rerun-triggers in profiles/default): the hash of the run's resolved config and its
+# `version` in configs/experiments.yaml; a change of either retrains that run, and only it.
+from srtod.engine.provenance import resolved_config_hash
 
 
 rule mmdet_train:
@@ -21,6 +25,9 @@ rule mmdet_train:
     log:
         "logs/{tier}/{run}/seed{seed}/train.log",
     threads: THREADS
+    params:
+        config_hash=lambda wc: resolved_config_hash(wc.run, wc.tier, int(wc.seed), REGISTRY),
+        version=lambda wc: REGISTRY.runs[wc.run].version,
     resources:
         **job_resources("train"),
         gpu=lambda wc: run_gpus(wc.run, TIER, REGISTRY),
