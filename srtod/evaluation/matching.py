@@ -126,6 +126,19 @@ def segment_ranks(counts: np.ndarray) -> np.ndarray:
     return np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(starts, counts)
 
 
+def sort_by_key_then_score(key: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """The permutation that sorts by ``key`` (non-negative integers), then by descending score,
+    equal pairs in their given order: ``np.lexsort((-score, key))``, computed as a stable sort
+    of one integer (key, rank of -score), which is several times faster."""
+    if len(key) == 0:
+        return np.zeros(0, np.int64)
+    _, srank = np.unique(-score, return_inverse=True)
+    n_rank = int(srank.max()) + 1
+    if (int(key.max()) + 1) * n_rank >= 2 ** 62:
+        return np.lexsort((-score, key))
+    return np.argsort(key.astype(np.int64) * n_rank + srank.reshape(-1), kind='stable')
+
+
 def _floor_key(v: np.ndarray) -> np.ndarray:
     """floor(v) clipped to +-2^30, shifted to [0, 2^31]: monotone, so a range test on it is a
     superset of the same test on v."""
@@ -242,18 +255,23 @@ def match(gt: Boxes, dt: Boxes, image_ids, category_ids, iou_thrs: np.ndarray,
     iou_thrs = np.asarray(iou_thrs, np.float64)
     area_ranges = np.asarray(area_ranges, np.float64).reshape(-1, 2)
     n_cat, T, A = len(category_ids), len(iou_thrs), len(area_ranges)
-    gt = gt.take(np.flatnonzero(np.isin(gt.image, image_ids) & np.isin(gt.category, category_ids)))
-    dt = dt.take(np.flatnonzero(np.isin(dt.image, image_ids) & np.isin(dt.category, category_ids)))
-    gkey = np.searchsorted(image_ids, gt.image) * n_cat + np.searchsorted(category_ids, gt.category)
-    dkey = np.searchsorted(image_ids, dt.image) * n_cat + np.searchsorted(category_ids, dt.category)
+    gsel = np.isin(gt.image, image_ids) & np.isin(gt.category, category_ids)
+    dsel = np.isin(dt.image, image_ids) & np.isin(dt.category, category_ids)
+    gidx = np.arange(len(gt)) if gsel.all() else np.flatnonzero(gsel)
+    didx = np.arange(len(dt)) if dsel.all() else np.flatnonzero(dsel)
+    gkey = (np.searchsorted(image_ids, gt.image[gidx]) * n_cat
+            + np.searchsorted(category_ids, gt.category[gidx]))
+    dkey = (np.searchsorted(image_ids, dt.image[didx]) * n_cat
+            + np.searchsorted(category_ids, dt.category[didx]))
     gorder = np.argsort(gkey, kind='stable')  # file order within a unit
-    gt, gkey = gt.take(gorder), gkey[gorder]
-    dorder = np.lexsort((-dt.score, dkey))  # stable: equal scores keep the file order
-    dt, dkey = dt.take(dorder), dkey[dorder]
+    gt, gkey = gt.take(gidx[gorder]), gkey[gorder]
+    dorder = sort_by_key_then_score(dkey, dt.score[didx])
+    dkey = dkey[dorder]
     _, dcount = np.unique(dkey, return_counts=True)
     keep = segment_ranks(dcount) < max_det
     if not keep.all():
-        dt, dkey = dt.take(np.flatnonzero(keep)), dkey[keep]
+        dorder, dkey = dorder[keep], dkey[keep]
+    dt = dt.take(didx[dorder])
     units = np.union1d(gkey, dkey)
     gunit = np.searchsorted(units, gkey)
     dunit = np.searchsorted(units, dkey)

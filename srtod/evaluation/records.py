@@ -41,6 +41,9 @@ class PerImageRecords:
         counts = np.bincount(arrays['det_unit'], minlength=len(unit_img))
         self._det_start = np.cumsum(counts) - counts
         self._det_count = counts
+        _, rank = np.unique(-arrays['det_score'], return_inverse=True)
+        self._score_rank = rank.reshape(-1).astype(np.int64)
+        self._n_rank = int(rank.max()) + 1 if len(rank) else 1
 
     def _area(self, area: str) -> int:
         if area not in self.area_names:
@@ -92,7 +95,9 @@ class PerImageRecords:
         rank = segment_ranks(counts)
         det = np.repeat(self._det_start[units], counts) + rank
         dcat = np.repeat(ucat, counts)
-        order = np.lexsort((-arr['det_score'][det], dcat))  # stable, as mergesort on -score
+        # stable, as mergesort on -score: one integer (category, rank of -score); the runs of
+        # one unit are already sorted, which the stable sort exploits
+        order = np.argsort(dcat * self._n_rank + self._score_rank[det], kind='stable')
         det, dcat, rank = det[order], dcat[order], rank[order]
         npig_all = arr['unit_npig'][units]
         for ai, a in enumerate(a_idx):
