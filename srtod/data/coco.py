@@ -35,7 +35,7 @@ def _decode(buf: bytes, path, decoder=None):
     try:
         return (decoder or msgspec.json).decode(buf)
     except msgspec.ValidationError as err:
-        raise InputError(str(err).replace('`', ''), path=path) from None
+        raise InputError(_validation_message(str(err)), path=path) from None
     except msgspec.DecodeError as err:
         msg = str(err)
         found = re.search(r'\(byte (\d+)\)', msg)
@@ -54,6 +54,23 @@ def _decode(buf: bytes, path, decoder=None):
     finally:
         if enabled:
             gc.enable()
+
+
+def _validation_message(msg: str) -> str:
+    """msgspec's 'Expected int, got str - at `$[3].image_id`' as 'record [3]: field image_id:
+    expected int, got str'."""
+    found = re.match(r'(.*?) - at `\$(.*)`$', msg, re.S)
+    text, at = (found.group(1), found.group(2)) if found else (msg, '')
+    text = text.replace('`', '')
+    if text.startswith('Number out of range'):
+        text += ' (beyond float64, such as 1e999; expected finite numbers)'
+    record = re.match(r'\[(\d+)\](?:\.(.+))?$', at)
+    if record:
+        where = f'record [{record.group(1)}]' + (f': field {record.group(2)}'
+                                                  if record.group(2) else '')
+    else:
+        where = f'at {at}' if at else ''
+    return f'{where}: {text}' if where else text
 
 
 def read_json(path: str | os.PathLike, what: str, decoder=None):

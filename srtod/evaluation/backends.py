@@ -34,7 +34,7 @@ from typing import Annotated
 import msgspec
 import numpy as np
 
-from srtod.data.coco import MAX_ID, load_coco, read_json, validate_coco
+from srtod.data.coco import MAX_ID, _validation_message, load_coco, read_json, validate_coco
 from srtod.errors import InputError
 
 BACKENDS = ('numpy', 'faster-coco-eval', 'pycocotools')
@@ -77,7 +77,7 @@ class Detections:
         try:  # the same strict types as for a file (an int id is not 1.0 or "1")
             records = msgspec.convert(results, list[_Record])
         except msgspec.ValidationError as err:
-            raise InputError(f'{str(err).replace("`", "")}; expected {DETECTIONS_FORMAT}',
+            raise InputError(f'{_validation_message(str(err))}; expected {DETECTIONS_FORMAT}',
                              path=path) from None
         return _from_records(records, path)
 
