@@ -15,14 +15,21 @@ def _eval(args: argparse.Namespace) -> int:
     import msgspec
 
     from srtod.evaluation.backends import (Detections, GroundTruth, compute_records, evaluate,
-                                           json_metrics)
+                                           json_metrics, metrics_from_records)
     from srtod.evaluation.records import save_records
 
     gt = GroundTruth(args.gt)
     dets = Detections.load(args.dt)
-    metrics = evaluate(gt, dets, backend=args.backend, dets_path=args.dt)
-    if args.records:
-        save_records(args.records, compute_records(gt, dets, gt.image_ids, gt.category_ids()))
+    if args.records and args.backend == 'numpy':  # the records are its intermediate result
+        dets.validate(gt, args.dt)
+        records = compute_records(gt, dets, gt.image_ids, gt.category_ids())
+        metrics = metrics_from_records(records)
+    else:
+        metrics = evaluate(gt, dets, backend=args.backend, dets_path=args.dt)
+        records = (compute_records(gt, dets, gt.image_ids, gt.category_ids()) if args.records
+                   else None)
+    if records is not None:
+        save_records(args.records, records)
     keys = PRINTED_KEYS + (('AR100', 'AR300', 'AR1500') if args.all else ())
     # strict JSON: a metric without boxes of its area range (NaN in Python) is printed as null
     print(msgspec.json.encode(json_metrics({k: metrics[k] for k in keys})).decode())
