@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import logging
 import math
 import os
@@ -145,7 +146,8 @@ def _from_records(records: list, path) -> Detections:
     image = np.fromiter((r.image_id for r in records), np.int64, n)
     cat = np.fromiter((r.category_id for r in records), np.int64, n)
     score = np.fromiter((r.score for r in records), np.float64, n)
-    bbox = np.array([r.bbox for r in records], np.float64).reshape(n, 4)
+    bbox = np.fromiter(itertools.chain.from_iterable(r.bbox for r in records), np.float64,
+                       4 * n).reshape(n, 4)
     return Detections(image, cat, bbox, score)
 
 
