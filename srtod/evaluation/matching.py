@@ -139,10 +139,23 @@ def sort_by_key_then_score(key: np.ndarray, score: np.ndarray) -> np.ndarray:
     return np.argsort(key.astype(np.int64) * n_rank + srank.reshape(-1), kind='stable')
 
 
+def runs(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(start, length) of the runs of equal values of a sorted array (``np.unique``'s
+    ``return_index`` and ``return_counts`` without its sort)."""
+    n = len(sorted_values)
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    start = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    return start, np.diff(np.r_[start, n])
+
+
 def _floor_key(v: np.ndarray) -> np.ndarray:
     """floor(v) clipped to +-2^30, shifted to [0, 2^31]: monotone, so a range test on it is a
     superset of the same test on v."""
-    return np.clip(np.floor(v), -_COORD_LIMIT, _COORD_LIMIT).astype(np.int64) + _COORD_LIMIT
+    v = np.floor(v)
+    if len(v) and (v.min() < -_COORD_LIMIT or v.max() > _COORD_LIMIT):
+        v = np.clip(v, -_COORD_LIMIT, _COORD_LIMIT)
+    return v.astype(np.int64) + _COORD_LIMIT
 
 
 def candidate_pairs(gbox: np.ndarray, gunit: np.ndarray, gcrowd: np.ndarray,
@@ -166,7 +179,7 @@ def candidate_pairs(gbox: np.ndarray, gunit: np.ndarray, gcrowd: np.ndarray,
     gsort = np.argsort(gkey, kind='stable')
     gkey = gkey[gsort]
     # the widest box of each unit bounds how far left of a detection an overlapping box starts
-    ustart = np.flatnonzero(np.r_[True, gunit[1:] != gunit[:-1]])
+    ustart, _ = runs(gunit)
     wmax = np.zeros(n_units)
     wmax[gunit[ustart]] = np.maximum.reduceat(gbox[:, 2], ustart)
     dx, dw = dbox[:, 0], dbox[:, 2]
@@ -209,16 +222,17 @@ def greedy_match(pd: np.ndarray, pg: np.ndarray, piou: np.ndarray, gcrowd: np.nd
         det: (D,) the detections that have pairs; box: (D, A, T) the box each matches, -1 if none.
     """
     T, A = len(iou_thrs), gt_ig.shape[1]
-    det, pdc = np.unique(pd, return_inverse=True)
+    dstart, dlen = runs(pd)  # pd is sorted
+    det = pd[dstart]
+    pdc = np.repeat(np.arange(len(det)), dlen)
     box = np.full((len(det), A, T), -1, np.int64)
     if len(pd) == 0:
         return det, box
     gbox_ids, pgc = np.unique(pg, return_inverse=True)
     crowd = gcrowd[gbox_ids][pgc]  # (P,)
     elig_iou = piou[:, None] >= iou_thrs[None, :]  # (P, T)
-    dstart = np.flatnonzero(np.r_[True, pdc[1:] != pdc[:-1]])
     by_g = np.lexsort((pdc, pgc))  # pairs grouped by box, earliest detection first
-    gstart = np.flatnonzero(np.r_[True, pgc[by_g][1:] != pgc[by_g][:-1]])
+    gstart, _ = runs(pgc[by_g])
     d_by_g = pdc[by_g][:, None]
     big = np.int64(len(det))
     for a in range(A):
@@ -267,12 +281,11 @@ def match(gt: Boxes, dt: Boxes, image_ids, category_ids, iou_thrs: np.ndarray,
     gt, gkey = gt.take(gidx[gorder]), gkey[gorder]
     dorder = sort_by_key_then_score(dkey, dt.score[didx])
     dkey = dkey[dorder]
-    _, dcount = np.unique(dkey, return_counts=True)
-    keep = segment_ranks(dcount) < max_det
+    keep = segment_ranks(runs(dkey)[1]) < max_det
     if not keep.all():
         dorder, dkey = dorder[keep], dkey[keep]
     dt = dt.take(didx[dorder])
-    units = np.union1d(gkey, dkey)
+    units = np.union1d(gkey[runs(gkey)[0]], dkey[runs(dkey)[0]])
     gunit = np.searchsorted(units, gkey)
     dunit = np.searchsorted(units, dkey)
     lo, hi = area_ranges[:, 0], area_ranges[:, 1]
