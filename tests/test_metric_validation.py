@@ -61,6 +61,10 @@ def _gt(change):
                                               "integer id, got '2'"),
     (lambda d: d['images'][1].update(id=2.0), 'images[1]: field id'),
     (lambda d: d['annotations'][0].update(image_id=True), 'annotations[0] (id 1): field image_id'),
+    (lambda d: d['annotations'][0].update(image_id=1.0), 'annotations[0] (id 1): field image_id: '
+                                                         'expected a non-negative integer id'),
+    (lambda d: d['annotations'][1].update(category_id=2.0), 'annotations[1] (id 2): field '
+                                                            'category_id: expected a non-negative'),
     (lambda d: d['annotations'][0].update(area=-1), 'annotations[0] (id 1): field area'),
     (lambda d: d['annotations'][0].update(iscrowd=2), 'annotations[0] (id 1): field iscrowd'),
 ])

@@ -222,12 +222,16 @@ def collect_problems(data: dict, images_dir: str | os.PathLike | None = None) ->
                             f'one of the two boxes twice)')
         ann_ids.add(aid)
         cid = a.get('category_id')
-        if isinstance(cid, bool) or cid not in cats:
+        if _id_problem(cid):  # 1.0 or True would find category 1 in a dict
+            problems.append(f'{where}: field category_id: {_id_problem(cid)}')
+        elif cid not in cats:
             problems.append(f'{where}: field category_id: category_id {cid!r} is not in '
                             f'categories')
         iid = a.get('image_id')
-        im = None if isinstance(iid, bool) else images.get(iid)
-        if im is None:
+        im = None if _id_problem(iid) else images.get(iid)
+        if _id_problem(iid):
+            problems.append(f'{where}: field image_id: {_id_problem(iid)}')
+        elif im is None:
             problems.append(f'{where}: field image_id: image_id {iid!r} is not in images')
         crowd = a.get('iscrowd')
         if crowd not in (0, 1) or isinstance(crowd, float):
