@@ -43,6 +43,12 @@ def test_valid_files_give_strict_json_with_null(tmp_path, capsys):
     metrics = _strict(out)
     assert metrics['APm'] is None  # no box of 32x32 px or more
     assert metrics['APvt'] == pytest.approx(100) and 0 < metrics['APt'] < 100
+    from srtod.evaluation.records import load_records
+    for backend in ('numpy', 'pycocotools'):
+        assert main(['eval', '--gt', str(tmp_path / 'gt.json'), '--dt', str(tmp_path / 'dt.json'),
+                     '--backend', backend, '--records', str(tmp_path / f'{backend}.npz')]) == 0
+        assert _strict(capsys.readouterr().out)['AP'] == metrics['AP']
+        assert load_records(tmp_path / f'{backend}.npz').ap() == metrics['AP']
 
 
 def _gt(change):
