@@ -224,10 +224,21 @@ def greedy_match(pd: np.ndarray, pg: np.ndarray, piou: np.ndarray, gcrowd: np.nd
     T, A = len(iou_thrs), gt_ig.shape[1]
     dstart, dlen = runs(pd)  # pd is sorted
     det = pd[dstart]
-    pdc = np.repeat(np.arange(len(det)), dlen)
     box = np.full((len(det), A, T), -1, np.int64)
     if len(pd) == 0:
         return det, box
+    # a detection with one candidate box that no other detection can take: matched wherever
+    # the IoU reaches the threshold, in every area range (the usual case on sparse sets)
+    alone = np.repeat(dlen == 1, dlen) & (np.bincount(pg)[pg] == 1)
+    if alone.any():
+        d_alone = np.searchsorted(det, pd[alone])
+        box[d_alone] = np.where(piou[alone, None] >= iou_thrs[None, :], pg[alone, None],
+                                -1)[:, None, :]
+        rest = ~alone
+        sub_det, sub_box = greedy_match(pd[rest], pg[rest], piou[rest], gcrowd, gt_ig, iou_thrs)
+        box[np.searchsorted(det, sub_det)] = sub_box
+        return det, box
+    pdc = np.repeat(np.arange(len(det)), dlen)
     gbox_ids, pgc = np.unique(pg, return_inverse=True)
     crowd = gcrowd[gbox_ids][pgc]  # (P,)
     elig_iou = piou[:, None] >= iou_thrs[None, :]  # (P, T)
