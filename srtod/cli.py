@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 
+from srtod import LIGHT_COMMANDS  # run with their module alone (no torch, no registry)
 from srtod.errors import SRTODError
 
 COMMAND_MODULES = (
@@ -19,11 +20,12 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='srtod', description='SR-TOD reproduction harness (srtod-bench).')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND', required=True)
-    for name in COMMAND_MODULES:
+    names = (LIGHT_COMMANDS[command],) if command in LIGHT_COMMANDS else COMMAND_MODULES
+    for name in names:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as err:
@@ -35,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:
         result = args.func(args)
     except SRTODError as err:

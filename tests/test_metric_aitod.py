@@ -117,7 +117,8 @@ def test_backends_agree_without_detections(case):
 
 def test_1500_limit_is_applied(case):
     data, dets, gt, ref = case
-    only5 = GroundTruth(dict(data, images=[im for im in data['images'] if im['id'] == 5]))
+    only5 = GroundTruth(dict(data, images=[im for im in data['images'] if im['id'] == 5],
+                             annotations=[a for a in data['annotations'] if a['image_id'] == 5]))
     on5 = dets.image_id == 5
     dets = Detections(dets.image_id[on5], dets.category_id[on5], dets.bbox[on5], dets.score[on5])
     for backend in backends.BACKENDS:
@@ -145,7 +146,8 @@ def test_records_on_a_multiset_equal_cocoeval_on_that_image_set(case):
     sample = [7, 2, 7, 9, 3, 11, 2, 7, 12]
     images, anns, rows = [], [], []
     for new_id, old in enumerate(sample, start=1):
-        images.append(dict(next(im for im in data['images'] if im['id'] == old), id=new_id))
+        images.append(dict(next(im for im in data['images'] if im['id'] == old), id=new_id,
+                           file_name=f'copy{new_id}.png'))
         for a in data['annotations']:
             if a['image_id'] == old:
                 anns.append(dict(a, id=len(anns) + 1, image_id=new_id))
@@ -198,4 +200,5 @@ def test_eval_cli(case, tmp_path, capsys):
     (tmp_path / 'dt.json').write_text('[{"image_id": 999, "category_id": 1, "bbox": [0,0,1,1], '
                                       '"score": 1}]')
     assert main(['eval', '--gt', str(tmp_path / 'gt.json'), '--dt', str(tmp_path / 'dt.json')]) == 2
-    assert 'image id 999' in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert str(tmp_path / 'dt.json') in err and 'record [0]: field image_id = 999' in err

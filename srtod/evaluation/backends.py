@@ -1,32 +1,44 @@
-"""The AI-TOD evaluation protocol on two COCOeval backends, fed with arrays (no JSON round trip).
+"""The AI-TOD evaluation protocol on three COCOeval backends, fed with arrays (no JSON round trip).
 
-AI-TOD protocol (aitodpycocotools ``Params.setDetParams``): COCO box AP over IoU 0.50:0.05:0.95,
-101 recall points, area ranges all [0, 1e10], very tiny [0, 8^2], tiny [8^2, 16^2], small
-[16^2, 32^2], medium [32^2, 1e10] px^2, maxDets (100, 300, 1500); AP, AP50, AP75 and the area APs
-at 1500 detections per image, AR at 100 / 300 / 1500. Crowd boxes (``iscrowd=1``) are ignore
-regions exactly as in pycocotools.
+AI-TOD protocol (jwwangchn/cocoapi-aitod ``Params.setDetParams``): COCO box AP over IoU
+0.50:0.05:0.95, 101 recall points, area ranges all [0, 1e10], very tiny [0, 8^2], tiny [8^2,
+16^2], small [16^2, 32^2], medium [32^2, 1e10] px^2; AP, AP50, AP75 and the area APs at 1500
+detections per image, AR at maxDets (100, 300, 1500) as the SR-TOD and AI-TOD authors' mmdet
+metrics set them (docs/sources.md). Crowd boxes (``iscrowd=1``) are ignore regions exactly
+as in pycocotools.
 
-Backends: ``pycocotools`` is the reference; ``faster-coco-eval`` (the default) runs the same
-matching and accumulation in C++; ``numpy`` is srtod's own vectorised port
-(``srtod.evaluation.matching`` + ``PerImageRecords.accumulate``), which matches only the
-detections that overlap a box and is the fastest on sets with many detections per image. All
-three take arrays: pycocotools gets a result COCO object built straight from them instead of
-``json.dump`` + ``loadRes``; faster-coco-eval gets its C++ inputs directly (``_faster_eval``).
-The ground-truth index is built once per file (``GroundTruth``). Values are in percent; a value
-that COCOeval reports as -1 (no box of that area range) is NaN.
+Backends: ``pycocotools`` is the reference; ``faster-coco-eval`` runs the same matching and
+accumulation in C++; ``numpy`` (the default) is srtod's own port (``srtod.evaluation.matching`` +
+``PerImageRecords.accumulate``), linear in the number of units, detections and overlapping
+pairs, and bit-for-bit equal to pycocotools on every input the validation accepts
+(tests/test_metric_parity.py). All three take arrays: pycocotools gets a result COCO object built
+straight from them instead of ``json.dump`` + ``loadRes``; faster-coco-eval gets its C++ inputs
+directly (``_faster_eval``). Only the chosen backend is imported.
+
+Input is validated first: the ground truth with ``srtod.data.coco.validate_coco`` (the converters'
+validation), the detections with ``Detections.problems``. Annotation id 0 is renumbered (with a
+warning), because pycocotools stores matches by annotation id and reads id 0 as "no match".
+
+Values are in percent; a value that COCOeval reports as -1 (no box of that area range) is NaN in
+the Python API and ``null`` in JSON output (``json_metrics``).
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
+import logging
+import math
 import os
+from typing import Annotated
 
+import msgspec
 import numpy as np
 
-from srtod.data.coco import load_coco
+from srtod.data.coco import MAX_ID, _validation_message, load_coco, read_json, validate_coco
 from srtod.errors import InputError
 
-BACKENDS = ('faster-coco-eval', 'pycocotools', 'numpy')
+BACKENDS = ('numpy', 'faster-coco-eval', 'pycocotools')
 AREA_NAMES = ('all', 'verytiny', 'tiny', 'small', 'medium')
 AREA_RANGES = ((0.0, 1e10), (0.0, 8.0 ** 2), (8.0 ** 2, 16.0 ** 2), (16.0 ** 2, 32.0 ** 2),
                (32.0 ** 2, 1e10))
@@ -36,11 +48,14 @@ REC_THRS = np.linspace(.0, 1.00, int(np.round((1.00 - .0) / .01)) + 1, endpoint=
 #: images per C++ matching call of the faster-coco-eval backend (bounds the IoU lists' memory).
 FASTER_BATCH_IMAGES = 128
 METRIC_KEYS = ('AP', 'AP50', 'AP75', 'APvt', 'APt', 'APs', 'APm', 'AR100', 'AR300', 'AR1500')
+DETECTIONS_FORMAT = ('a JSON list of COCO results {"image_id": int, "category_id": int, '
+                     '"bbox": [x, y, w, h], "score": number}')
+LOG = logging.getLogger('srtod.evaluation')
 
 
 @dataclasses.dataclass
 class Detections:
-    """Detections as flat arrays.
+    """Detections as flat arrays, in their file order.
 
     Args:
         image_id: (N,) image ids.
@@ -55,26 +70,89 @@ class Detections:
     score: np.ndarray
 
     @classmethod
-    def from_coco_results(cls, results: list[dict], path=None) -> 'Detections':
-        """From a COCO results list ``[{image_id, category_id, bbox, score}, ...]``."""
+    def from_coco_results(cls, results, path=None) -> 'Detections':
+        """From a COCO results list ``[{image_id, category_id, bbox, score}, ...]`` (extra keys
+        are ignored); a record of another form raises ``InputError`` naming it and the field."""
         if not isinstance(results, list):
-            raise InputError('expected a JSON list of {image_id, category_id, bbox, score}',
-                             path=path)
-        try:
-            return cls(np.array([r['image_id'] for r in results], np.int64),
-                       np.array([r['category_id'] for r in results], np.int64),
-                       np.array([r['bbox'] for r in results], np.float64).reshape(-1, 4),
-                       np.array([r['score'] for r in results], np.float64))
-        except (KeyError, TypeError, ValueError) as err:
-            raise InputError(f'expected detections {{image_id, category_id, bbox [x, y, w, h], '
-                             f'score}}: {err!r}', path=path) from None
+            raise InputError(f'expected {DETECTIONS_FORMAT}', path=path)
+        try:  # the same strict types as for a file (an int id is not 1.0 or "1")
+            records = msgspec.convert(results, list[_Record])
+        except msgspec.ValidationError as err:
+            raise InputError(f'{_validation_message(str(err))}; expected {DETECTIONS_FORMAT}',
+                             path=path) from None
+        return _from_records(records, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> 'Detections':
+        """Read a COCO results json file (``srtod eval --dt``)."""
+        return _from_records(read_json(path, DETECTIONS_FORMAT, _DECODER), path)
 
     def __len__(self) -> int:
         return len(self.image_id)
 
+    def problems(self, gt: 'GroundTruth') -> list[str]:
+        """What is wrong with these detections against ``gt``: non-finite or negative-size
+        boxes, non-finite scores, image or category ids that ``gt`` does not have. Each message
+        names the record (its index in the file) and the field."""
+        out = []
+        n = len(self)
+        if not (self.image_id.shape == (n,) and self.category_id.shape == (n,)
+                and self.bbox.shape == (n, 4) and self.score.shape == (n,)):
+            return [f'expected arrays image_id (N,), category_id (N,), bbox (N, 4), score (N,); '
+                    f'got shapes {self.image_id.shape}, {self.category_id.shape}, '
+                    f'{self.bbox.shape}, {self.score.shape}']
+        checks = (
+            (~np.isfinite(self.bbox).all(1), 'bbox', 'expected 4 finite numbers'),
+            (~np.isfinite(self.score), 'score', 'expected a finite number'),
+            ((self.bbox[:, 2:] < 0).any(1), 'bbox', 'expected [x, y, w, h] with w, h >= 0'),
+            (~np.isin(self.image_id, gt.image_ids), 'image_id',
+             'not an image of the ground truth'),
+            (~np.isin(self.category_id, gt.category_ids()), 'category_id',
+             'not a category of the ground truth'),
+        )
+        for bad, field, expected in checks:
+            idx = np.flatnonzero(bad)
+            if len(idx):
+                i = int(idx[0])
+                value = {'bbox': self.bbox, 'score': self.score, 'image_id': self.image_id,
+                         'category_id': self.category_id}[field][i].tolist()
+                more = f' (and {len(idx) - 1} more records)' if len(idx) > 1 else ''
+                out.append(f'record [{i}]: field {field} = {value}: {expected}{more}')
+        return out
+
+    def validate(self, gt: 'GroundTruth', path=None) -> None:
+        """Raise ``InputError`` listing ``problems(gt)``, if there are any."""
+        problems = self.problems(gt)
+        if problems:
+            raise InputError(f'{len(problems)} problem(s) in these detections:\n  '
+                             + '\n  '.join(problems), path=path)
+
+
+class _Record(msgspec.Struct, gc=False):
+    """One COCO result record: strict types (no bool, float or string for an int; ids in int64),
+    extra keys ignored."""
+
+    image_id: Annotated[int, msgspec.Meta(ge=-MAX_ID - 1, le=MAX_ID)]
+    category_id: Annotated[int, msgspec.Meta(ge=-MAX_ID - 1, le=MAX_ID)]
+    bbox: tuple[float, float, float, float]
+    score: float
+
+
+_DECODER = msgspec.json.Decoder(list[_Record])
+
+
+def _from_records(records: list, path) -> Detections:
+    n = len(records)
+    image = np.fromiter((r.image_id for r in records), np.int64, n)
+    cat = np.fromiter((r.category_id for r in records), np.int64, n)
+    score = np.fromiter((r.score for r in records), np.float64, n)
+    bbox = np.fromiter(itertools.chain.from_iterable(r.bbox for r in records), np.float64,
+                       4 * n).reshape(n, 4)
+    return Detections(image, cat, bbox, score)
+
 
 def _module(backend: str):
-    if backend in ('pycocotools', 'numpy'):
+    if backend == 'pycocotools':
         from pycocotools import coco, cocoeval
         return coco.COCO, cocoeval.COCOeval
     if backend == 'faster-coco-eval':
@@ -84,21 +162,28 @@ def _module(backend: str):
 
 
 class GroundTruth:
-    """A ground-truth COCO file, indexed once per backend.
+    """A ground-truth COCO file, validated and indexed once.
 
     Args:
-        source: path of a COCO json, or the loaded dict.
+        source: path of a COCO json, or the loaded dict (not modified).
+
+    Raises:
+        InputError: the file or dict fails ``validate_coco``.
     """
 
     def __init__(self, source: str | os.PathLike | dict):
         self.path = None if isinstance(source, dict) else str(source)
-        self.dataset = source if isinstance(source, dict) else load_coco(source)
+        data = source if isinstance(source, dict) else load_coco(source)
+        validate_coco(data, self.path)
+        self.dataset = _renumber_id_zero(data, self.path)
         self._index: dict[str, object] = {}
         self._units = None
+        self._boxes = None
+        self._image_ids = [im['id'] for im in self.dataset['images']]
 
     @property
     def image_ids(self) -> list[int]:
-        return [im['id'] for im in self.dataset['images']]
+        return self._image_ids
 
     def category_ids(self, names=None) -> list[int]:
         """Category ids in file order, restricted to ``names`` if given (as mmdet's CocoDataset)."""
@@ -151,14 +236,36 @@ class GroundTruth:
         return out
 
     def boxes(self):
-        """Ground-truth boxes as ``matching.Boxes`` (file order)."""
-        from srtod.evaluation.matching import Boxes
-        anns = self.dataset['annotations']
-        return Boxes(image=np.array([a['image_id'] for a in anns], np.int64),
-                     category=np.array([a['category_id'] for a in anns], np.int64),
-                     xywh=np.array([a['bbox'] for a in anns], np.float64).reshape(-1, 4),
-                     area=np.array([a['area'] for a in anns], np.float64),
-                     crowd=np.array([bool(a.get('iscrowd', 0)) for a in anns], bool))
+        """Ground-truth boxes as ``matching.Boxes`` (file order; built once)."""
+        if self._boxes is None:
+            from srtod.evaluation.matching import Boxes
+            anns = self.dataset['annotations']
+            n = len(anns)
+            self._boxes = Boxes(
+                image=np.fromiter((a['image_id'] for a in anns), np.int64, n),
+                category=np.fromiter((a['category_id'] for a in anns), np.int64, n),
+                xywh=np.array([a['bbox'] for a in anns], np.float64).reshape(n, 4),
+                area=np.fromiter((a['area'] for a in anns), np.float64, n),
+                crowd=np.fromiter((a['iscrowd'] == 1 for a in anns), bool, n))
+        return self._boxes
+
+
+def _renumber_id_zero(data: dict, path) -> dict:
+    """``data`` with annotation id 0 given the next free id, and a warning; else ``data``.
+
+    pycocotools (and faster-coco-eval) record a detection's match as the id of its box, and read
+    0 as "unmatched": a box with id 0 could never be found. Ids have no other role in the metric.
+    """
+    anns = data['annotations']
+    zero = [i for i, a in enumerate(anns) if a['id'] == 0]
+    if not zero:
+        return data
+    new_id = max(a['id'] for a in anns) + 1
+    anns = list(anns)
+    anns[zero[0]] = dict(anns[zero[0]], id=new_id)
+    LOG.warning('%sannotation id 0 (annotations[%d]) is evaluated as id %d: pycocotools reads a '
+                'match to id 0 as no match', f'{path}: ' if path else '', zero[0], new_id)
+    return dict(data, annotations=anns)
 
 
 def _result_coco(gt: GroundTruth, dets: Detections, backend: str):
@@ -213,36 +320,44 @@ def summarise(precision: np.ndarray, recall: np.ndarray) -> dict[str, float]:
 
 
 def evaluate(gt: GroundTruth, dets: Detections, image_ids=None, category_ids=None,
-             backend: str = 'numpy') -> dict[str, float]:
+             backend: str = 'numpy', dets_path=None) -> dict[str, float]:
     """AI-TOD metrics of ``dets`` against ``gt``, in percent.
 
     Args:
         gt: the ground truth.
-        dets: the detections.
+        dets: the detections; validated against ``gt`` first (``Detections.validate``).
         image_ids: the evaluated images (default: every image of ``gt``).
         category_ids: the evaluated categories (default: every category of ``gt``).
-        backend: ``faster-coco-eval``, ``pycocotools`` or ``numpy``.
+        backend: ``numpy``, ``faster-coco-eval`` or ``pycocotools``.
+        dets_path: the detections' file, named in errors.
 
     Returns:
-        {AP, AP50, AP75, APvt, APt, APs, APm, AR100, AR300, AR1500}.
+        {AP, AP50, AP75, APvt, APt, APs, APm, AR100, AR300, AR1500}; NaN where COCOeval
+        reports -1 (no box of that area range).
     """
-    _, COCOeval = _module(backend)
+    if backend not in BACKENDS:
+        raise InputError(f'unknown evaluation backend {backend!r}; expected one of '
+                         f'{list(BACKENDS)}')
+    dets.validate(gt, dets_path)
     image_ids = gt.image_ids if image_ids is None else list(image_ids)
     category_ids = gt.category_ids() if category_ids is None else list(category_ids)
-    unknown = set(np.unique(dets.image_id).tolist()) - set(gt.image_ids)
-    if unknown:
-        raise InputError(f'detections for image id {sorted(unknown)[0]} which is not in the '
-                         f'ground truth', path=gt.path)
     if backend == 'numpy':
         return metrics_from_records(compute_records(gt, dets, image_ids, category_ids))
     if backend == 'faster-coco-eval':
         ev = _faster_eval(gt, dets, image_ids, category_ids)
     else:
+        _, COCOeval = _module(backend)
         ev = COCOeval(gt.coco(backend), _result_coco(gt, dets, backend), 'bbox')
         set_aitod_params(ev.params, image_ids, category_ids)
         _quiet(ev.evaluate)
         _quiet(ev.accumulate)
     return summarise(np.asarray(ev.eval['precision']), np.asarray(ev.eval['recall']))
+
+
+def json_metrics(metrics: dict[str, float]) -> dict[str, float | None]:
+    """Metrics for JSON output: NaN (no box of that area range) becomes None, i.e. ``null``;
+    strict JSON has no NaN."""
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
 
 
 def compute_records(gt: GroundTruth, dets: Detections, image_ids, category_ids

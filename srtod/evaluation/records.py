@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from srtod.errors import InputError
-from srtod.evaluation.matching import MatchResult
+from srtod.evaluation.matching import MatchResult, segment_ranks
 from srtod.io import atomic_open
 
 FORMAT_VERSION = 1
@@ -41,6 +41,9 @@ class PerImageRecords:
         counts = np.bincount(arrays['det_unit'], minlength=len(unit_img))
         self._det_start = np.cumsum(counts) - counts
         self._det_count = counts
+        _, rank = np.unique(-arrays['det_score'], return_inverse=True)
+        self._score_rank = rank.reshape(-1).astype(np.int64)
+        self._n_rank = int(rank.max()) + 1 if len(rank) else 1
 
     def _area(self, area: str) -> int:
         if area not in self.area_names:
@@ -62,6 +65,10 @@ class PerImageRecords:
                    ) -> tuple[np.ndarray, np.ndarray]:
         """COCOeval's precision (T, R, K, A, M) and recall (T, K, A, M) for a multiset of images.
 
+        Every category at once: the detections of the sampled images are concatenated per
+        category in sample order (an image drawn twice counts twice) and sorted by score with a
+        stable sort, as ``COCOeval.accumulate`` concatenates and sorts them.
+
         Args:
             image_ids: image ids, repeats allowed; None: every image once.
             areas: area range names (default: all of them, in the records' order).
@@ -71,34 +78,47 @@ class PerImageRecords:
         """
         rows = self._rows(image_ids)
         a_idx = [self._area(a) for a in (areas or self.area_names)]
-        max_dets = [int(self._a['max_det'])] if max_dets is None else list(max_dets)
+        max_dets = [int(self._a['max_det'])] if max_dets is None else [int(m) for m in max_dets]
         T, R, K = len(self.iou_thrs), len(self.rec_thrs), len(self.category_ids)
-        precision = np.full((T, R, K, len(a_idx), len(max_dets)), np.nan)
-        recall = -np.ones((T, K, len(a_idx), len(max_dets)))
+        A, M = len(a_idx), len(max_dets)
+        precision = np.full((T, R, K, A, M), np.nan)
+        recall = -np.ones((T, K, A, M))
+        if K == 0:
+            return precision, recall
         arr = self._a
-        shifts = np.arange(T, dtype=np.uint16)
-        for k in range(K):
-            units = self._unit_of[rows, k]
-            units = units[units >= 0]
-            counts = self._det_count[units]
-            rank = _ranks(counts)
-            det = np.repeat(self._det_start[units], counts) + rank
-            order = np.argsort(-arr['det_score'][det], kind='mergesort')
-            det, rank = det[order], rank[order]
-            for ai, a in enumerate(a_idx):
-                npig = int(arr['unit_npig'][units, a].sum())
-                if npig == 0:
-                    precision[:, :, k, ai, :] = -1
-                    continue
-                mbits, ibits = arr['det_matched'][det, a], arr['det_ignored'][det, a]
-                for mi, m in enumerate(max_dets):
-                    keep = rank < m
-                    if mi == len(max_dets) - 1:
-                        precision[:, :, k, ai, mi], recall[:, k, ai, mi] = _curves(
-                            mbits[keep], ibits[keep], T, npig, self.rec_thrs)
-                    else:  # recall only: true positives over non-ignored boxes
-                        tp = (mbits[keep] & ~ibits[keep])[:, None] >> shifts & 1
-                        recall[:, k, ai, mi] = tp.sum(0) / npig
+        # units of the sample, category-major, in sample order within a category
+        units = self._unit_of[rows].T.ravel()
+        ucat = np.repeat(np.arange(K), len(rows))
+        present = units >= 0
+        units, ucat = units[present], ucat[present]
+        counts = self._det_count[units]
+        rank = segment_ranks(counts)
+        det = np.repeat(self._det_start[units], counts) + rank
+        dcat = np.repeat(ucat, counts)
+        # stable, as mergesort on -score: one integer (category, rank of -score); the runs of
+        # one unit are already sorted, which the stable sort exploits
+        order = np.argsort(dcat * self._n_rank + self._score_rank[det], kind='stable')
+        det, dcat, rank = det[order], dcat[order], rank[order]
+        npig_all = arr['unit_npig'][units]
+        for ai, a in enumerate(a_idx):
+            npig = np.bincount(ucat, weights=npig_all[:, a], minlength=K).astype(np.int64)
+            ok = npig > 0  # COCOeval leaves -1 where a category has no non-ignored box
+            precision[:, :, ~ok, ai, :] = -1
+            mbits = arr['det_matched'][det, a]
+            ibits = arr['det_ignored'][det, a]
+            for mi, m in enumerate(max_dets):
+                keep = rank < m
+                if mi == M - 1:
+                    p, r = _curves(mbits[keep], ibits[keep], dcat[keep], npig, T, self.rec_thrs)
+                    precision[:, :, ok, ai, mi] = p[:, :, ok]
+                    recall[:, ok, ai, mi] = r[:, ok]
+                else:  # recall only: true positives over non-ignored boxes
+                    tp = mbits[keep] & ~ibits[keep]
+                    nz = np.flatnonzero(tp)
+                    for t in range(T):
+                        hit = (tp[nz] >> t) & 1 == 1
+                        n_tp = np.bincount(dcat[keep][nz[hit]], minlength=K)
+                        recall[t, ok, ai, mi] = n_tp[ok] / npig[ok]
         return precision, recall
 
     def ap(self, image_ids=None, area: str = 'all', iou: float | None = None) -> float:
@@ -124,33 +144,85 @@ class PerImageRecords:
         return float(np.mean(p) * 100) if p.size else float('nan')
 
 
-def _curves(mbits: np.ndarray, ibits: np.ndarray, n_thr: int, npig: int,
+def _segment_cumsum(values: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    """Inclusive cumulative sum of ``values`` restarting where ``seg`` (non-decreasing) changes."""
+    cs = np.cumsum(values, dtype=np.int64)
+    if len(cs) == 0:
+        return cs
+    first = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
+    before = np.r_[0, cs][first]
+    return cs - np.repeat(before, np.diff(np.r_[first, len(cs)]))
+
+
+def _curves(mbits: np.ndarray, ibits: np.ndarray, cat: np.ndarray, npig: np.ndarray, n_thr: int,
             rec_thrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``COCOeval.accumulate`` for score-sorted detections: (T, R) precision at the recall
-    thresholds and (T,) final recall, from match / ignore bit masks (bit t: IoU threshold t)."""
-    q = np.zeros((n_thr, len(rec_thrs)))
-    rc_last = np.zeros(n_thr)
-    nd = len(mbits)
-    if nd == 0:
-        return q, rc_last
-    for t in range(n_thr):  # one threshold at a time keeps the arrays in cache
-        m = (mbits >> t) & 1 == 1
-        ig = (ibits >> t) & 1 == 1
-        tp = np.cumsum(m & ~ig, dtype=np.int32).astype(float)
-        fp = np.cumsum(~m & ~ig, dtype=np.int32).astype(float)
-        rc = tp / npig
-        pr = tp / (fp + tp + np.spacing(1))
-        pr = np.maximum.accumulate(pr[::-1])[::-1]
-        pos = np.searchsorted(rc, rec_thrs, side='left')
-        ok = pos < nd
-        q[t, ok] = pr[pos[ok]]
-        rc_last[t] = rc[-1]
+    """``COCOeval.accumulate`` for score-sorted detections of every category at once.
+
+    Args:
+        mbits, ibits: match / ignore bit masks (bit t: IoU threshold t), sorted by category
+            (``cat``, non-decreasing), then by score.
+        cat: category index of each detection.
+        npig: (K,) non-ignored boxes per category.
+        n_thr: number of thresholds.
+        rec_thrs: recall thresholds.
+
+    Returns:
+        (T, R, K) precision at the recall thresholds and (T, K) final recall; values for
+        categories with ``npig == 0`` are meaningless (COCOeval leaves -1 there).
+
+    Exactly COCOeval's numbers, with work per threshold proportional to the detections whose
+    status depends on it. Detections ignored at every threshold change no count and are dropped
+    (precision and recall are read where the recall first reaches a threshold, which is at a
+    true positive). Precision is tp / (fp + tp + eps) with the same float operations; its
+    running maximum from the end, read at the first position where recall >= r, equals the
+    largest precision at a true positive from the k-th on, k the smallest count with
+    k / npig >= r (precision only falls between true positives).
+    """
+    K, R = len(npig), len(rec_thrs)
+    all_bits = (1 << n_thr) - 1
+    q = np.zeros((n_thr, R, K))
+    rc_last = np.zeros((n_thr, K))
+    keep = ~((mbits == 0) & (ibits == all_bits))
+    mbits, ibits, cat = mbits[keep], ibits[keep], cat[keep]
+    # false positives at every threshold: counted by one cumulative sum
+    const_fp = (mbits == 0) & (ibits == 0)
+    fp_const = _segment_cumsum(const_fp, cat)
+    mixed = np.flatnonzero(~const_fp)
+    mb, ib, mcat, mfp = mbits[mixed], ibits[mixed], cat[mixed], fp_const[mixed]
+    npig_f = np.maximum(npig, 1)
+    # smallest k >= 1 with k / npig >= r, per category and recall threshold (exact in floats)
+    k_r = np.maximum(np.ceil(rec_thrs[None, :] * npig_f[:, None]), 1).astype(np.int64)
+    while True:
+        down = (k_r > 1) & ((k_r - 1) / npig_f[:, None] >= rec_thrs[None, :])
+        if not down.any():
+            break
+        k_r -= down
+    while True:
+        up = k_r / npig_f[:, None] < rec_thrs[None, :]
+        if not up.any():
+            break
+        k_r += up
+    for t in range(n_thr):
+        m = (mb >> t) & 1 == 1
+        ig = (ib >> t) & 1 == 1
+        tp = m & ~ig
+        fp_count = mfp + _segment_cumsum(~m & ~ig, mcat)
+        tp_count = _segment_cumsum(tp, mcat)
+        at = np.flatnonzero(tp)
+        tp_f = tp_count[at].astype(float)
+        pr = tp_f / (fp_count[at].astype(float) + tp_f + np.spacing(1))
+        n_tp = np.bincount(mcat[at], minlength=K)
+        rc_last[t] = n_tp / npig_f
+        # largest precision from the k-th true positive of each category on
+        off = np.cumsum(n_tp) - n_tp
+        idx = off[:, None] + np.minimum(k_r - 1, n_tp[:, None])  # (K, R), non-decreasing
+        flat = idx.ravel()
+        padded = np.r_[pr, -np.inf]
+        block = np.maximum.reduceat(padded, flat)
+        block[flat == np.r_[flat[1:], len(pr)]] = -np.inf  # empty blocks
+        best = np.maximum.accumulate(block.reshape(K, R)[:, ::-1], axis=1)[:, ::-1]
+        q[t] = np.where(k_r <= n_tp[:, None], best, 0.0).T
     return q, rc_last
-
-
-def _ranks(counts: np.ndarray) -> np.ndarray:
-    starts = np.cumsum(counts) - counts
-    return np.arange(counts.sum()) - np.repeat(starts, counts)
 
 
 def records_arrays(result: MatchResult, image_ids, category_ids, area_names, area_ranges,
