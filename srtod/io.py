@@ -3,6 +3,7 @@ partial one. Every result, metrics and report file of srtod-bench is written thr
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from contextlib import contextmanager
@@ -45,9 +46,22 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         f.write(text)
 
 
+def _finite_or_null(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float replaced by None (JSON null)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_null(v) for v in obj]
+    return obj
+
+
 def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
+    """Write ``obj`` as strict JSON, atomically: a NaN or infinite number becomes null (strict
+    parsers reject NaN), so a result file reads the same in every JSON library."""
     with atomic_open(path, 'w', encoding='utf-8') as f:
-        json.dump(obj, f, indent=indent, sort_keys=False, allow_nan=True)
+        json.dump(_finite_or_null(obj), f, indent=indent, sort_keys=False, allow_nan=False)
         f.write('\n')
 
 
