@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from srtod.analysis import stats
+from srtod.analysis import control, stats
 from srtod.analysis.charts import plot_gain_forest, plot_published_vs_reproduced
 from srtod.analysis.collect import STATUS_FAILED, STATUS_OK
 from srtod.analysis.figure_commands import DATASETS_FIGURE, FIGURES_SEED, PANEL_FILE
@@ -165,8 +165,9 @@ def _row_state(row, summaries) -> tuple[str, RunSummary | None]:
 
 
 def _is_srtod_row(row, registry) -> bool:
+    """An SR-TOD run with a baseline (a control run of C1/C2 has a baseline but no SR-TOD)."""
     run = registry.runs.get(row.run_id) if row.run_id else None
-    return run is not None and bool(run.baseline)
+    return run is not None and run.srtod and bool(run.baseline)
 
 
 @dataclass
@@ -304,6 +305,83 @@ def signs_text(counts: dict) -> str:
     if counts['too_few']:
         text += f' ({counts["too_few"]} with too few seeds)'
     return text
+
+
+# -- anchor-scale controls (C1, C2) ------------------------------------------------------------
+
+SPLIT_HEADER = ['row', 'metric', 'part', 'published total gain', 'reproduced', '95% interval',
+                'seeds', 'verdict']
+
+
+def split_section(registry, summaries, table: str, frame: pd.DataFrame) -> list[str]:
+    """The lines of a control table's split: the three runs of each detector side by side,
+    then each part of the gain with its interval and verdict (``control.split_statistics``)."""
+    rows = control.control_rows(registry, table)
+    keys = list(dict.fromkeys(frame['key'])) if len(frame) else list(control.SPLIT_KEYS)
+    side = []
+    for row in rows:
+        base, ctrl, srtod = control.trio(registry, row.run_id)
+        k = registry.runs[ctrl].anchor_scale
+        cells = [row.label, f'`{base}` ({control.BASELINE_ANCHOR_SCALE}), `{ctrl}` ({k}), '
+                            f'`{srtod}` ({k})']
+        for key in keys:
+            for run_id in (base, ctrl, srtod):
+                s = summaries.get(run_id)
+                cells.append(fmt_mean(s.mean(key), s.std(key)) if s is not None else '–')
+        side.append(cells)
+    side_header = ['row', 'runs (RPN anchor scale)']
+    for key in keys:
+        side_header += [f'{key} baseline', f'{key} control', f'{key} SR-TOD']
+    body = []
+    for rec in frame.itertuples(index=False):
+        what = dict(control.PARTS)[rec.part]
+        measured = math.isfinite(rec.low)
+        body.append([rec.row, rec.key, f'{rec.part} ({what})',
+                     fmt(rec.published_gain, signed=True) if rec.part != 'anchors' else '–',
+                     fmt_mean(rec.reproduced_gain, rec.reproduced_gain_std, 2, signed=True),
+                     f'[{fmt(rec.low, 2)}, {fmt(rec.high, 2)}]' if measured else '–',
+                     rec.seeds, rec.verdict + (f' ({rec.note})' if rec.note else '')])
+    return ['## Anchors and SR-TOD: the split of each gain', '',
+            f'Each detector\'s baseline (RPN anchor scale {control.BASELINE_ANCHOR_SCALE}, as the '
+            'published baselines), this table\'s control (the baseline at the SR-TOD run\'s '
+            'scale) and the SR-TOD run, reproduced (mean ± std over seeds); then the parts of '
+            'each SR-TOD gain.', '',
+            markdown_table(side_header, side), '',
+            markdown_table(SPLIT_HEADER, body) if body else '_No control row._', '',
+            control.describe_split() + ' Intervals: 1000 resamples of the two-level paired '
+            'bootstrap (training seeds, then test images; the 95% percentile range), scored on '
+            'the area range of each metric. "above noise" / "below noise" / "within noise": the '
+            f'interval lies above zero, below it, or contains it; fewer than {stats.MIN_SEEDS} '
+            'seeds give "too few seeds".', '']
+
+
+def split_note(registry, runs: pd.DataFrame, data: TableData) -> list[str]:
+    """For a table whose SR-TOD rows have an anchor-scale control (Tables 2, 3): how each
+    reproduced AP gain splits into anchors and SR-TOD, with a link to the control table."""
+    items = []
+    for row in data.rows:
+        if not _is_srtod_row(row, registry):
+            continue
+        ctrl = control.control_of(registry, row.run_id)
+        if ctrl is None:
+            continue
+        where = [r.table for r in control.control_rows(registry) if r.run_id == ctrl]
+        link = f'[{where[0]}]({where[0]}.md)' if where else f'`{ctrl}`'
+        p = control.point_split(runs, registry, ctrl)
+        k = registry.runs[ctrl].anchor_scale
+        if p['seeds']:
+            text = (f'reproduced AP gain {fmt(p["total"], 2, True)}, of which anchors (scale '
+                    f'{control.BASELINE_ANCHOR_SCALE} → {k}) {fmt(p["anchors"], 2, True)} and '
+                    f'SR-TOD {fmt(p["SR-TOD proper"], 2, True)} '
+                    f'({p["seeds"]} seed{"s" if p["seeds"] != 1 else ""})')
+        else:
+            text = f'not split: no seed finished by the baseline, `{ctrl}` and this run'
+        items.append(f'- {row.label}: {text}; intervals in {link}.')
+    if not items:
+        return []
+    return ['The SR-TOD rows below ran at another RPN anchor scale than their baselines (the '
+            'authors\' configs); the control run, the baseline at the SR-TOD scale, splits each '
+            'gain into the anchors\' part and SR-TOD\'s:', ''] + items + ['']
 
 
 # -- figures -----------------------------------------------------------------------------------
@@ -450,7 +528,8 @@ PROVENANCE_HEADER = ['run id', 'seed', 'code version', 'machine (training)',
 
 def render_table(registry, runs: pd.DataFrame, tier: str, table: str, out_dir: str | Path,
                  seeds: int | None = None, results_root: str | Path | None = None,
-                 statistics: pd.DataFrame | None = None) -> str:
+                 statistics: pd.DataFrame | None = None,
+                 split: pd.DataFrame | None = None) -> str:
     """Write the figures of a table and return the markdown of its report.
 
     Args:
@@ -463,6 +542,8 @@ def render_table(registry, runs: pd.DataFrame, tier: str, table: str, out_dir: s
         results_root: the folder holding ``<tier>/<run id>/seed<S>/`` (records.npz for the
             statistics, figure_panel.npz for the figures; default: ``results``).
         statistics: the table's ``table_statistics`` when already computed.
+        split: a control table's ``control.split_statistics`` when already computed (tables
+            C1, C2; computed here when absent).
 
     Returns:
         The markdown text of ``<table>.md``.
@@ -526,6 +607,12 @@ def render_table(registry, runs: pd.DataFrame, tier: str, table: str, out_dir: s
                   'Published gain (pub) and reproduced gain (rep) of each SR-TOD row over its '
                   'baseline run; reproduced gains are paired by seed' + spread
                   + '; FPS as a ratio.', '', markdown_table(gain_header, gains), '']
+        lines += split_note(registry, runs, data)
+    if control.control_rows(registry, table):
+        if split is None:
+            split = control.split_statistics(runs, registry, tier, [table],
+                                             results_root=results_root)
+        lines += split_section(registry, summaries, table, split)
     lines += ['## Statistics', '', statistics_section(statistics), '']
     figures = [(chart_name(table), 'Published (grey) and reproduced (blue) value of every row, '
                                    'one panel per column; error bars: std over seeds.')]

@@ -36,6 +36,10 @@ from srtod.errors import InputError
 
 VERDICTS = ('too few seeds', 'gain reproduced', 'smaller than published', 'within noise',
             'not reproduced', 'no gain published')
+#: Verdicts of a difference the paper publishes nothing about (``difference_verdict``).
+DIFFERENCE_VERDICTS = ('too few seeds', 'above noise', 'within noise', 'below noise')
+#: The area range of ``PerImageRecords.ap`` behind each AP column of runs.csv.
+AREA_OF_KEY = {'AP': 'all', 'APvt': 'verytiny', 'APt': 'tiny', 'APs': 'small', 'APm': 'medium'}
 #: Fewer seeds than this give the verdict ``too few seeds``.
 MIN_SEEDS = 3
 #: Verdicts of a gain above noise (the interval excludes zero on the gain's side).
@@ -121,15 +125,26 @@ def verdict(low: float, high: float, published_gain: float | None, seeds: int) -
     return 'gain reproduced' if high >= published_gain else 'smaller than published'
 
 
+def difference_verdict(low: float, high: float, seeds: int) -> str:
+    """The verdict of an interval [low, high] of a difference the paper publishes nothing
+    about: ``too few seeds`` (N < ``MIN_SEEDS``), ``above noise`` (low > 0), ``below noise``
+    (high < 0), else ``within noise``."""
+    if seeds < MIN_SEEDS:
+        return 'too few seeds'
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise InputError(f'difference verdict: expected a finite interval, got [{low}, {high}]')
+    return 'above noise' if low > 0 else 'below noise' if high < 0 else 'within noise'
+
+
 # -- per-table statistics ----------------------------------------------------------------------
 
-def _usable(runs, run_id: str):
-    """Rows of runs.csv for ``run_id`` that finished with an AP (failed runs are left out)."""
+def _usable(runs, run_id: str, key: str = 'AP'):
+    """Rows of runs.csv for ``run_id`` that finished with a ``key`` (failed runs are left out)."""
     rows = runs[runs['run_id'] == run_id]
     if 'status' in rows:
         rows = rows[rows['status'].fillna('ok').astype(str) != 'failed']
-    if 'AP' in rows:
-        rows = rows[rows['AP'].notna()]
+    if key in rows:
+        rows = rows[rows[key].notna()]
     return rows.sort_values('seed')
 
 
@@ -159,7 +174,8 @@ def records_path(tier: str, run_id: str, seed: int, results_root=None) -> Path:
 
 
 def pair_statistics(runs, tier: str, run_id: str, baseline: str, published_gain,
-                    n: int = 1000, seed: int = 0, results_root=None, loader=None) -> dict:
+                    n: int = 1000, seed: int = 0, results_root=None, loader=None,
+                    key: str = 'AP') -> dict:
     """Reproduced gain (mean +- std over seeds), bootstrap interval and verdict of one pair.
 
     Args:
@@ -171,6 +187,8 @@ def pair_statistics(runs, tier: str, run_id: str, baseline: str, published_gain,
         n, seed: bootstrap resamples and generator seed.
         results_root: folder replacing ``results`` when locating records (tests).
         loader: function path -> PerImageRecords; default ``srtod.evaluation.records.load_records``.
+        key: the AP column of the gain (``AP``, ``APvt``, ... : ``AREA_OF_KEY``); the bootstrap
+            scores the records on its area range.
 
     Returns:
         dict with published_gain, reproduced_gain, reproduced_gain_std, seeds, low, high,
@@ -180,7 +198,10 @@ def pair_statistics(runs, tier: str, run_id: str, baseline: str, published_gain,
                reproduced_gain_std=math.nan, seeds=0, low=math.nan, high=math.nan,
                verdict='not run', note='')
     failed = _failure(runs, run_id) or _failure(runs, baseline)
-    ra, rb = _usable(runs, baseline), _usable(runs, run_id)
+    if key not in AREA_OF_KEY:
+        raise InputError(f'pair statistics: no area range for {key!r}; expected one of '
+                         f'{list(AREA_OF_KEY)}')
+    ra, rb = _usable(runs, baseline, key), _usable(runs, run_id, key)
     seeds = sorted(set(ra['seed']).intersection(rb['seed']))
     if not seeds:
         out['verdict'] = 'failed' if failed else 'not run'
@@ -189,8 +210,8 @@ def pair_statistics(runs, tier: str, run_id: str, baseline: str, published_gain,
             ' and '.join(absent) + ' not run in this tier' if absent
             else f'no seed finished by both {run_id} and {baseline}')
         return out
-    ap_a = ra.set_index('seed').loc[seeds, 'AP'].to_numpy(float)
-    ap_b = rb.set_index('seed').loc[seeds, 'AP'].to_numpy(float)
+    ap_a = ra.set_index('seed').loc[seeds, key].to_numpy(float)
+    ap_b = rb.set_index('seed').loc[seeds, key].to_numpy(float)
     out['reproduced_gain'] = float(np.mean(ap_b - ap_a))
     out['reproduced_gain_std'] = float(np.std(ap_b - ap_a, ddof=1)) if len(seeds) > 1 else math.nan
     out['seeds'] = len(seeds)
@@ -205,7 +226,7 @@ def pair_statistics(runs, tier: str, run_id: str, baseline: str, published_gain,
                        f'{missing[0]}')
         return out
     boot = paired_bootstrap([loader(pa) for pa, _ in paths], [loader(pb) for _, pb in paths],
-                            n=n, seed=seed)
+                            n=n, seed=seed, area=AREA_OF_KEY[key])
     out.update(low=boot['low'], high=boot['high'],
                verdict=verdict(boot['low'], boot['high'], published_gain, len(seeds)))
     return out
@@ -298,6 +319,7 @@ def describe_method(n: int = 1000, level: float = 0.95) -> str:
         'paper reports no gain for this row.')
 
 
-__all__ = ['VERDICTS', 'MIN_SEEDS', 'ABOVE_NOISE', 'paired_bootstrap', 'verdict',
+__all__ = ['VERDICTS', 'DIFFERENCE_VERDICTS', 'AREA_OF_KEY', 'MIN_SEEDS', 'ABOVE_NOISE',
+           'paired_bootstrap', 'verdict', 'difference_verdict',
            'pair_statistics', 'table_statistics', 'published_ap', 'records_path',
            'rank_agreement', 'sign_counts', 'describe_method']
