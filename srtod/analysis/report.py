@@ -376,12 +376,12 @@ def split_note(registry, runs: pd.DataFrame, data: TableData) -> list[str]:
                     f'({p["seeds"]} seed{"s" if p["seeds"] != 1 else ""})')
         else:
             text = f'not split: no seed finished by the baseline, `{ctrl}` and this run'
-        items.append(f'- {row.label}: {text}; intervals in {link}.')
+        items.append(f'- {row.label}: {text}; the split and its intervals: {link}.')
     if not items:
         return []
-    return ['The SR-TOD rows below ran at another RPN anchor scale than their baselines (the '
-            'authors\' configs); the control run, the baseline at the SR-TOD scale, splits each '
-            'gain into the anchors\' part and SR-TOD\'s:', ''] + items + ['']
+    return ['Anchor scale: these SR-TOD rows ran at another RPN anchor scale than their '
+            'baselines (as the authors\' configs); a control run, the baseline at the SR-TOD '
+            'scale, splits each gain into the anchors\' part and SR-TOD\'s:', ''] + items + ['']
 
 
 # -- figures -----------------------------------------------------------------------------------
@@ -613,7 +613,10 @@ def render_table(registry, runs: pd.DataFrame, tier: str, table: str, out_dir: s
             split = control.split_statistics(runs, registry, tier, [table],
                                              results_root=results_root)
         lines += split_section(registry, summaries, table, split)
-    lines += ['## Statistics', '', statistics_section(statistics), '']
+    lines += ['## Statistics', '',
+              '_The statistics of this control table are its split above._'
+              if control.control_rows(registry, table) and not len(statistics)
+              else statistics_section(statistics), '']
     figures = [(chart_name(table), 'Published (grey) and reproduced (blue) value of every row, '
                                    'one panel per column; error bars: std over seeds.')]
     plot_published_vs_reproduced(

@@ -22,6 +22,11 @@ its baseline's AP, both as published) and N the seeds:
 - ``not reproduced``: high < 0: SR-TOD is worse than its baseline beyond noise.
 - ``no gain published``: g <= 0 or unknown; the paper claims no gain, the interval is shown alone.
 
+A difference the paper publishes nothing about (the anchor-scale part of a gain, see
+``srtod.analysis.control``) takes ``difference_verdict``: ``too few seeds`` (N < 3), ``above
+noise`` (low > 0), ``below noise`` (high < 0) or ``within noise``. ``pair_statistics(key=...)``
+measures the gain of another AP column (APvt, ...) on its area range of the records.
+
 Rank agreement (``rank_agreement``): per table, Spearman's rank correlation between the
 published and the reproduced AP of its rows: does the reproduction order the methods as the
 paper does, whatever the absolute level?
