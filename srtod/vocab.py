@@ -176,6 +176,15 @@ RUN_ID_FORM = '<dataset>/<detector>[+srtod[-<variant>]] or <dataset>/<detector>-
 RESULTS_ROOT = 'results'
 
 
+def srtod_run_of_control(run_id: str) -> str | None:
+    """The SR-TOD run a control run splits: ``<dataset>/<detector>-s<k>`` ->
+    ``<dataset>/<detector>+srtod``; None for an id without ``-s<k>`` (or not a run id)."""
+    m = RUN_ID_RE.match(run_id or '')
+    if not m or m.group('anchor_scale') is None:
+        return None
+    return f"{m.group('dataset')}/{m.group('detector')}+srtod"
+
+
 def table_kind(table_id: str) -> str:
     """``paper``, ``supplement`` or ``control`` for a table id."""
     return TABLE_KINDS[table_id[:1]]

@@ -14,7 +14,7 @@ import shlex
 from pathlib import Path
 
 from srtod.errors import InputError
-from srtod.vocab import DATASET_SPECS, DATASETS, TIERS, fill_schema
+from srtod.vocab import DATASET_SPECS, DATASETS, TIERS, fill_schema, srtod_run_of_control
 
 __all__ = ['DATASETS', 'PAPER_SOURCES', 'TIERS', 'TIER_RESOURCES', 'alternation',
            'check_config_keys', 'convert_options', 'datasets_of', 'fps_runs', 'normalize_config',
@@ -128,8 +128,9 @@ def select_tables(registry, tables) -> list[str]:
 
 
 def select_runs(registry, tables) -> list[str]:
-    """The unique run ids the tables need: every non-external row's run, and the baseline of
-    every SR-TOD run (its gain is measured against it), in first-appearance order."""
+    """The unique run ids the tables need: every non-external row's run, the baseline of every
+    SR-TOD run (its gain is measured against it), and the SR-TOD run of every control run (the
+    control splits that run's gain), in first-appearance order."""
     wanted = set(tables)
     runs: list[str] = []
 
@@ -141,6 +142,9 @@ def select_runs(registry, tables) -> list[str]:
         if row.table in wanted and not row.external and row.run_id:
             add(row.run_id)
             add(registry.runs[row.run_id].baseline)
+            srtod_run = srtod_run_of_control(row.run_id)
+            if srtod_run in registry.runs:
+                add(srtod_run)
     return runs
 
 

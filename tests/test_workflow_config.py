@@ -168,3 +168,15 @@ def test_convert_options_follow_the_dataset_converter(tmp_path):
     assert wf.convert_options('visdrone', 'test', sources) == ''
     assert wf.stage_images('dota', 'train', sources) == ''
     assert wf.stage_images('visdrone', 'train', sources) == "--images '/r/visdrone train/images'"
+
+
+def test_control_tables_bring_the_runs_their_split_needs(registry):
+    """C1 splits each VisDrone SR-TOD gain: its controls, their baselines (scale 8) and the
+    SR-TOD runs (scale 6) are all scheduled by `tables=[C1]` alone."""
+    runs = wf.select_runs(registry, ['C1'])
+    for detector in ('faster_rcnn', 'cascade_rcnn', 'detectors'):
+        for run_id in (f'visdrone/{detector}-s6', f'visdrone/{detector}',
+                       f'visdrone/{detector}+srtod'):
+            assert run_id in runs
+    assert len(runs) == 9
+    assert all(r.startswith('visdrone/') for r in runs)

@@ -46,11 +46,14 @@ def srtod_run_of_control(control_id: str) -> str:
         InputError: ``control_id`` is not a control run id (no ``-s<k>``).
     """
     from srtod.registry import parse_run_id
-    parts = parse_run_id(control_id)
-    if parts.anchor_scale is None:
+    from srtod.vocab import srtod_run_of_control as derive
+
+    parse_run_id(control_id)  # a malformed id or unknown detector: the registry's error
+    srtod_run = derive(control_id)
+    if srtod_run is None:
         raise InputError(f'{control_id!r} is not a control run id; expected '
                          '<dataset>/<detector>-s<k>')
-    return f'{parts.dataset}/{parts.detector}+srtod'
+    return srtod_run
 
 
 def control_rows(registry, table: str | None = None) -> list:
