@@ -38,7 +38,7 @@ import numpy as np
 from srtod.errors import InputError
 from srtod.io import atomic_open, write_json
 
-__all__ = ['PretrainSpec', 'PRETRAIN_SPECS', 'FAMILIES', 'NORMALISATIONS', 'family_of',
+__all__ = ['PretrainSpec', 'PRETRAIN_SPECS', 'PRETRAINED_TIERS', 'FAMILIES', 'NORMALISATIONS', 'family_of',
            'family_backbone', 'normalisation_of', 'checkpoint_path', 'caffe_stem',
            'pretrain_family', 'add_commands']
 
@@ -48,6 +48,10 @@ NORMALISATIONS = {
     'caffe': dict(mean=(103.53, 116.28, 123.675), std=(1.0, 1.0, 1.0), bgr_to_rgb=False),
 }
 FAMILIES = ('resnet18', 'resnet50')
+#: tiers whose configs load the checkpoints (srtod.tiers.slim_start). ``tiny``, the plumbing
+#: tier of the tests (4 iterations), starts from scratch: a pretrained start changes nothing
+#: there and would make every tiny training wait for a pretraining job.
+PRETRAINED_TIERS = ('smoke',)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,9 +4,9 @@
 # split), and the slim configs load the checkpoints with init_cfg=dict(type='Pretrained', ...),
 # as the paper configs load ImageNet. The paper tier loads the real ImageNet weights: nothing here.
 #
-# Exposed: PRETRAIN_TARGETS, the checkpoints of this tier ([] for the paper tier); every training
-# of a slim tier takes them as input (ancient: a re-run of the pretraining does not retrain
-# finished runs).
+# Exposed: PRETRAIN_TARGETS, the checkpoints this tier's configs load ([] for paper and tiny, which
+# start from ImageNet and from scratch); every training of the tier takes them as input
+# (ancient: a re-run of the pretraining does not retrain finished runs).
 from srtod.engine import pretrain as _pretrain
 
 PRETRAIN_TARGETS = (
@@ -15,7 +15,7 @@ PRETRAIN_TARGETS = (
         for family in _pretrain.FAMILIES
         for norm in _pretrain.NORMALISATIONS
     ]
-    if TIER in _pretrain.PRETRAIN_SPECS
+    if TIER in _pretrain.PRETRAINED_TIERS
     else []
 )
 
