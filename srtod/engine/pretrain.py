@@ -167,32 +167,29 @@ def _normalise(images: np.ndarray):
     return (x - mean) / std
 
 
-class _Classifier:
-    """Backbone + global average pool + linear layer (the pretraining model)."""
+def _classifier(backbone_cfg: dict, num_classes: int):
+    """The pretraining model: the family's mmdet ``ResNet``, global average pool, linear layer."""
+    import torch
+    from mmdet.models.backbones import ResNet
+    from mmengine.logging import MMLogger
 
-    def __new__(cls, backbone_cfg: dict, num_classes: int):
-        import torch
-        from mmdet.models.backbones import ResNet
+    cfg = dict(backbone_cfg)
+    cfg.pop('type')
+    backbone = ResNet(**cfg)
+    # mmdet's initialisation (Kaiming convs, zero-init residual BN), without its per-weight log
+    MMLogger.get_instance('srtod_pretrain', log_level='WARNING')
+    backbone.init_weights()
 
-        cfg = dict(backbone_cfg)
-        cfg.pop('type')
-        from mmengine.logging import MMLogger
+    class Classifier(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = backbone
+            self.fc = torch.nn.Linear(backbone.feat_dim, num_classes)
 
-        backbone = ResNet(**cfg)
-        # mmdet's initialisation (Kaiming convs, zero-init residual BN), without its per-weight log
-        MMLogger.get_instance('srtod_pretrain', log_level='WARNING')
-        backbone.init_weights()
-        width = backbone.feat_dim
+        def forward(self, x):
+            return self.fc(self.backbone(x)[-1].mean(dim=(2, 3)))
 
-        class Net(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.backbone = backbone
-                self.fc = torch.nn.Linear(width, num_classes)
-
-            def forward(self, x):
-                return self.fc(self.backbone(x)[-1].mean(dim=(2, 3)))
-        return Net()
+    return Classifier()
 
 
 def _lr(spec: PretrainSpec, it: int) -> float:
@@ -228,7 +225,7 @@ def pretrain_family(tier: str, family: str, results_root: str | Path = 'results'
     test_images, test_labels = make_crops(spec.held_out, seed=seed + 1, size=spec.size)
     crops_s = time.time() - start
     torch.manual_seed(seed)
-    model = _Classifier(backbone_cfg, NUM_CLASSES)
+    model = _classifier(backbone_cfg, NUM_CLASSES)
     optim = torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=0.9,
                             weight_decay=spec.weight_decay)
     rng = np.random.default_rng(seed)
