@@ -150,3 +150,34 @@ def test_unknown_tier_or_family_is_refused(tmp_path):
     with pytest.raises(InputError, match='unknown backbone family'):
         pretrain.family_backbone('smoke', 'vgg16')
     assert pretrain.main(['--tier', 'tiny', '--family', 'resnet18', '--threads', '0']) == 2
+
+
+def test_slim_configs_load_the_pretrained_backbones():
+    from srtod.registry import resolve_config
+    from srtod.tiers import REC_HEAD_INIT, REC_HEAD_LR_MULT
+
+    def ckpt(name):
+        return str(pretrain.checkpoint_path('smoke', *name.split('-')))
+
+    cfg = resolve_config('droneswarms/cascade_rcnn+srtod', 'smoke')
+    assert cfg.model.backbone.init_cfg == dict(type='Pretrained', checkpoint=ckpt('resnet18-pytorch'))
+    assert cfg.model.srtod.rec_head.init_cfg == REC_HEAD_INIT
+    assert cfg.optim_wrapper.paramwise_cfg.custom_keys.rec_head == dict(lr_mult=REC_HEAD_LR_MULT)
+    # every other head stays at mmdet's random start
+    assert cfg.model.rpn_head.get('init_cfg') == resolve_config(
+        'droneswarms/cascade_rcnn+srtod', 'paper').model.rpn_head.get('init_cfg')
+    detectors = resolve_config('droneswarms/detectors+srtod', 'smoke').model
+    assert detectors.backbone.init_cfg.checkpoint == ckpt('resnet50-pytorch')
+    assert detectors.neck.rfp_backbone.init_cfg.checkpoint == ckpt('resnet50-pytorch')
+    assert resolve_config('droneswarms/tridentnet', 'smoke').model.backbone.init_cfg.checkpoint \
+        == ckpt('resnet50-caffe')
+    assert resolve_config('droneswarms/cascade_rpn', 'smoke').model.backbone.init_cfg.checkpoint \
+        == ckpt('resnet18-caffe')
+    # PDM has no reconstruction head; baselines get no head rule
+    pdm = resolve_config('aitod/detectors+srtod-pdm', 'smoke')
+    assert 'rec_head' not in (pdm.optim_wrapper.get('paramwise_cfg') or {}).get('custom_keys', {})
+    assert not resolve_config('droneswarms/faster_rcnn', 'smoke').optim_wrapper.get('paramwise_cfg')
+    # tiny starts from scratch (no pretraining job to wait for); the head rule holds there too
+    tiny = resolve_config('droneswarms/cascade_rcnn+srtod', 'tiny')
+    assert tiny.model.backbone.init_cfg is None
+    assert tiny.model.srtod.rec_head.init_cfg == REC_HEAD_INIT
