@@ -7,7 +7,7 @@
 #   snakemake --profile profiles/slurm --config tier=paper "data={droneswarms: /data/DS}"
 #
 # Results land in results/<tier>/, reports in reports/<tier>/, logs in logs/<tier>/
-# (docs/workflow.md). Stages: workflow/rules/{data,train,test,bench,report,figures}.smk.
+# (docs/workflow.md). Stages: workflow/rules/{data,pretrain,train,test,bench,report,figures}.smk.
 from snakemake.utils import min_version, validate
 
 from srtod.workflow import check_config_keys, normalize_config
@@ -24,6 +24,7 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/test.smk"
 include: "workflow/rules/bench.smk"

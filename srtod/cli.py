@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     'srtod.evaluation.commands',  # eval
     'srtod.registry_commands',    # runs, config, plan
     'srtod.engine.commands',      # train, test, fps
+    'srtod.engine.pretrain',      # pretrain
     'srtod.analysis.commands',    # collect, report
     'srtod.analysis.figure_commands',  # figures, claims
     'srtod.doctor',               # doctor

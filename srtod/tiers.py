@@ -6,7 +6,8 @@
   :func:`cap_proposals`, :func:`small_schedule` and :func:`synthetic_data`, never written by
   hand, so every detector and every SR-TOD switch is the same code in all tiers and only widths,
   sizes and schedules change:
-  ResNet-18 from scratch (no pretrained weights, nothing frozen, BN in training mode) at
+  ResNet-18 (smoke: from the tier's pretrained checkpoint, tiny: from scratch; see
+  :func:`slim_start`; nothing frozen, BN in training mode) at
   ``backbone_channels`` base width (32 in smoke: half the standard width, measured 2.5x cheaper
   per iteration than 64 on this CPU); the Bottleneck-only backbones of DetectoRS (both RFP
   backbones) and TridentNet keep depth 50 at a quarter of that width, so that their stage
@@ -149,7 +150,7 @@ def _slim_backbone(backbone: dict, spec: TierSpec) -> list[int]:
     kind = backbone.get('type', 'ResNet')
     backbone['init_cfg'] = None
     backbone.pop('pretrained', None)
-    backbone['frozen_stages'] = -1  # nothing pretrained to keep frozen
+    backbone['frozen_stages'] = -1  # every stage trains (slim_start may load pretrained weights)
     backbone['norm_eval'] = False
     backbone['norm_cfg'] = dict(backbone.get('norm_cfg') or dict(type='BN'), requires_grad=True)
     if kind in _BOTTLENECK_ONLY:
@@ -276,6 +277,50 @@ def small_schedule(cfg, spec: TierSpec) -> None:
     cfg.log_processor = dict(type='LogProcessor', window_size=spec.log_interval, by_epoch=False)
 
 
+#: the reconstruction head's learning rate in the slim tiers, as a multiple of the detector's
+#: (configs/experiments.yaml, tiers.smoke; docs/smoke-mechanism.md).
+REC_HEAD_LR_MULT = 10
+#: its random initialisation in the slim tiers: He (Kaiming) normal, fan_in, for its ReLU convs.
+REC_HEAD_INIT = dict(type='Kaiming', mode='fan_in', nonlinearity='relu',
+                     layer=['Conv2d', 'ConvTranspose2d'])
+
+
+def slim_start(cfg, tier: str, results_root='results') -> None:
+    """Start a slim model as the paper starts its models, and let the reconstruction head learn.
+
+    - Backbones (DetectoRS' RFP backbone too) load the tier's pretrained checkpoint of their
+      family (``srtod pretrain``, the stand-in for ImageNet) with
+      ``init_cfg=dict(type='Pretrained', checkpoint=...)``, as the paper configs load ImageNet;
+      only tiers in ``srtod.engine.pretrain.PRETRAINED_TIERS``. Every head stays random.
+    - The reconstruction head (not PDM's predictor) starts from a He-normal random init
+      (:data:`REC_HEAD_INIT`) and trains at :data:`REC_HEAD_LR_MULT` times the detector's
+      learning rate (``paramwise_cfg.custom_keys``). It learns from L_rec alone; with PyTorch's
+      default init its activations shrink about 100x over its 7 ReLU convs, and in 200
+      iterations it never gets past the mean colour (docs/smoke-mechanism.md).
+    """
+    from srtod.engine.pretrain import (PRETRAINED_TIERS, checkpoint_path, family_of,
+                                       normalisation_of)
+
+    model = cfg.model
+    if tier in PRETRAINED_TIERS:
+        norm = normalisation_of(model['data_preprocessor'])
+        neck = model.get('neck')
+        backbones = [model['backbone']] + [n['rfp_backbone'] for n in
+                                           (neck if isinstance(neck, list) else [neck])
+                                           if isinstance(n, dict) and n.get('rfp_backbone')]
+        for backbone in backbones:
+            backbone['init_cfg'] = dict(type='Pretrained', checkpoint=str(
+                checkpoint_path(tier, family_of(backbone), norm, results_root)))
+    srtod = model.get('srtod')
+    if srtod and not srtod.get('predicted', False):
+        srtod['rec_head'] = dict(srtod.get('rec_head') or dict(type='ReconstructionHead'),
+                                 init_cfg=copy.deepcopy(REC_HEAD_INIT))
+        paramwise = dict(cfg.optim_wrapper.get('paramwise_cfg') or {})
+        paramwise['custom_keys'] = dict(paramwise.get('custom_keys') or {},
+                                        rec_head=dict(lr_mult=REC_HEAD_LR_MULT))
+        cfg.optim_wrapper['paramwise_cfg'] = paramwise
+
+
 @functools.lru_cache(maxsize=1)
 def _synthetic_config():
     from mmengine.config import Config
@@ -321,6 +366,7 @@ def apply_tier(cfg, run, tier: str, seed: int = 0, work_dir=None, data_root=None
         slim_model(cfg.model, spec)
         cap_proposals(cfg.model, spec)
         small_schedule(cfg, spec)
+        slim_start(cfg, tier)
     elif tier not in TIERS:
         raise InputError(f'unknown tier {tier!r}; expected one of {list(TIERS)}')
     if data_root is not None:

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from srtod.registry import load_registry, resolve_config
+from srtod.engine.pretrain import PRETRAINED_TIERS
 from srtod.tiers import TIER_SPECS, tier_data_spec
 
 registry = load_registry()
@@ -30,7 +31,9 @@ def test_slim_rules(tier):
         cfg = resolve_config(run_id, tier, registry=registry)
         run = registry.get_run(run_id)
         backbone = cfg.model.backbone
-        assert backbone.init_cfg is None and backbone.frozen_stages == -1
+        # smoke loads the tier's pretrained backbone (srtod.tiers.slim_start), tiny starts from scratch
+        assert (backbone.init_cfg is None) == (tier not in PRETRAINED_TIERS)
+        assert backbone.frozen_stages == -1
         assert backbone.depth == (50 if backbone.type != 'ResNet' else 18)
         assert cfg.train_cfg == dict(type='IterBasedTrainLoop', max_iters=spec.max_iters,
                                      val_interval=spec.max_iters)

@@ -19,6 +19,8 @@ rule mmdet_train:
         # ancient(): rebuilding the gate or the data files does not retrain finished runs.
         ready=ancient(data_ready()),
         train=lambda wc: ancient(f"data/{TIER}/{dataset_of(wc)}/train.json"),
+        # the slim tiers' pretrained backbones (pretrain.smk; none at paper and tiny)
+        pretrained=ancient(PRETRAIN_TARGETS),
     output:
         record="results/{tier}/{run}/seed{seed}/train.json",
         weights="results/{tier}/{run}/seed{seed}/checkpoint.pth",
