@@ -426,6 +426,7 @@ def _mechanism_run_verdict(group) -> tuple[str, float, float]:
 def _mechanism_claim(claim: Claim, ev: Evidence) -> Finding:
     """Does the reconstruction learn more than the mean colour, and does D separate very tiny
     objects better than the constant reconstruction's map (module docstring, Verdicts)?"""
+    from srtod.analysis.figure_commands import FIGURES_SEED
     from srtod.analysis.mechanism import seed_table
     table = seed_table(ev.runs)
     table = table[table['run_id'].str.contains('+srtod', regex=False)]
@@ -445,7 +446,8 @@ def _mechanism_claim(claim: Claim, ev: Evidence) -> Finding:
             'per-image mean colour (the best constant image) and of the AUC of D and of the '
             'constant reconstruction\'s map on very tiny objects; the gains are the medians over '
             'seeds of the per-seed differences. From separation.json (`srtod figures`) of each '
-            'seed, via runs.csv.')
+            'seed measured, via runs.csv; the workflow measures seed '
+            f'{FIGURES_SEED} of each run.')
     measured = [v for v in verdicts if v != 'not measured']
     if not measured:
         return Finding('not measured', 'no mechanism measurement in runs.csv (run `srtod '

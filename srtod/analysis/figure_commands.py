@@ -294,6 +294,13 @@ def _figures(args) -> int:
         auc = 'n/a' if b['auc'] is None else f"{b['auc']:.3f}"
         hit = 'n/a' if b['hit_rate'] is None else f"{b['hit_rate']:.3f}"
         print(f'{name:10s} objects {b["objects"]:6d}  AUC {auc}  hit rate {hit}')
+    mech = result.get('mechanism') or {}
+    if mech:
+        from srtod.analysis.format import fmt
+        print(f'reconstruction PSNR {fmt(mech["rec_psnr"], 2)} dB, mean colour '
+              f'{fmt(mech["rec_psnr_constant"], 2)} dB; AUC very tiny D '
+              f'{fmt(mech["auc_very_tiny"], 3)}, constant map '
+              f'{fmt(mech["auc_very_tiny_constant"], 3)}')
     return 0
 
 
