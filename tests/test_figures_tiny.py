@@ -104,6 +104,27 @@ def test_figures_for_a_tiny_run(tiny_run):
     assert set(saved['feature_contrast']) == {'p2_before', 'p2_after', 'baseline_p2'}
     assert all(v is not None and v > 0 for v in saved['feature_contrast'].values())
     assert result['separation'] == sep
+    # the mechanism, measured in the same pass over the same 4 test images
+    from srtod.analysis.mechanism import MECHANISM_KEYS, measure_mechanism
+    mech = saved['mechanism']
+    assert set(MECHANISM_KEYS) <= set(mech) and mech['images'] == 4
+    assert mech['objects_all'] == len(coco['annotations'])
+    assert mech['objects_very_tiny'] == expect_vt
+    # the mean colour is the best constant reconstruction: an untrained head does worse
+    assert mech['rec_psnr'] < mech['rec_psnr_constant']
+    assert mech['rec_psnr_gain'] == pytest.approx(mech['rec_psnr'] - mech['rec_psnr_constant'])
+    # D itself is what separation.json's own pass measured
+    assert mech['auc_all'] == pytest.approx(auc)
+    # the pixel map of the constant reconstruction is the learning-free `constant` reference
+    assert mech['auc_all_constant'] == pytest.approx(
+        saved['separation_reference']['constant']['buckets']['all']['auc'], abs=1e-6)
+    import srtod.registry as registry
+    from srtod.analysis import figures as F
+    cfg = registry.resolve_config(RUN, TIER)
+    model = F.build_model(cfg, registry.run_dir(TIER, RUN, 0) / 'checkpoint.pth', 'cpu')
+    alone = measure_mechanism(model, F.build_test_dataset(cfg))
+    for key in MECHANISM_KEYS:
+        assert mech[key] == pytest.approx(alone[key], abs=1e-6), key
     png = make_dataset_figure(TIER, [RUN])
     assert png.is_file() and png.read_bytes()[:4] == b'\x89PNG'
 

@@ -192,3 +192,70 @@ def test_threshold_claim_needs_movement_beyond_weight_decay():
     assert ste['moved by its loss'] == 'yes'
     fixed = found.evidence.set_index('run').loc['`droneswarms/cascade_rcnn+srtod-thr_fixed`']
     assert fixed["dataset's decay factor"] == 'never updated' 
+
+
+MECH_RUN = 'droneswarms/cascade_rcnn+srtod'
+
+
+def _mechanism_runs(root, per_seed, run_id=MECH_RUN):
+    """Fabricated result files of ``run_id``, one seed per (rec PSNR, constant PSNR, AUC very
+    tiny, constant AUC) of ``per_seed``, collected into runs.csv rows as `srtod collect` does."""
+    from srtod.analysis.collect import collect_runs
+    for seed, (p, pc, a, ac) in enumerate(per_seed):
+        d = root / TIER / run_id / f'seed{seed}'
+        d.mkdir(parents=True)
+        (d / 'train.json').write_text(json.dumps(dict(status='ok', run_id=run_id, seed=seed)))
+        (d / 'metrics.json').write_text(json.dumps(dict(status='ok', metrics=dict(AP=30.0))))
+        (d / 'separation.json').write_text(json.dumps(dict(status='ok', mechanism=dict(
+            images=10, rec_psnr=p, rec_psnr_constant=pc, rec_psnr_gain=p - pc,
+            auc_very_tiny=a, auc_very_tiny_constant=ac, auc_very_tiny_gain=a - ac,
+            auc_all=0.8, auc_all_constant=0.6, auc_all_gain=0.2))))
+    return collect_runs(load_registry(), TIER, root, run_ids=[run_id])
+
+
+def _mechanism(runs):
+    claim = next(c for c in claims.CLAIMS if c.kind == 'mechanism')
+    return claims.evaluate(claim, claims.Evidence(TIER, runs, load_registry(), n=10))
+
+
+def test_collect_keeps_the_mechanism_of_separation_json(tmp_path):
+    runs = _mechanism_runs(tmp_path, [(24.0, 20.0, 0.9, 0.7), (25.0, 20.5, 0.85, 0.7)])
+    assert list(runs['seed']) == [0, 1] and set(runs['status']) == {'ok'}
+    assert list(runs['rec_psnr']) == [24.0, 25.0]
+    assert list(runs['rec_psnr_constant']) == [20.0, 20.5]
+    assert list(runs['auc_very_tiny']) == [0.9, 0.85]
+    assert list(runs['auc_very_tiny_constant']) == [0.7, 0.7]
+    assert list(runs['AP']) == [30.0, 30.0]
+
+
+@pytest.mark.parametrize('per_seed,expected', [
+    ([(24.0, 20.0, 0.9, 0.7), (25.0, 20.0, 0.88, 0.7), (23.0, 20.0, 0.92, 0.7)], 'supported'),
+    ([(24.0, 20.0, 0.9, 0.7), (25.0, 20.0, 0.88, 0.7)], 'too few seeds'),
+    # the reconstruction learned more than the mean colour, but D separates worse than its map
+    ([(24.0, 20.0, 0.6, 0.7), (25.0, 20.0, 0.65, 0.7), (23.0, 20.0, 0.75, 0.7)],
+     'not supported'),
+    # a head collapsed to the mean colour in one seed of three
+    ([(24.0, 20.0, 0.9, 0.7), (19.5, 20.0, 0.88, 0.7), (23.0, 20.0, 0.92, 0.7)],
+     'partly supported'),
+])
+def test_mechanism_claim_verdicts(tmp_path, per_seed, expected):
+    found = _mechanism(_mechanism_runs(tmp_path, per_seed))
+    assert found.verdict == expected
+    row = found.evidence.set_index('run').loc[f'`{MECH_RUN}`']
+    assert row['seeds'] == len(per_seed) and row['verdict'] == expected
+    psnr_gain = np.median([p - pc for p, pc, _, _ in per_seed])
+    auc_gain = np.median([a - ac for _, _, a, ac in per_seed])
+    assert row['PSNR gain (median)'] == f'{psnr_gain:+.2f}'
+    assert row['AUC gain (median)'] == f'{auc_gain:+.3f}'
+    assert row['mean colour PSNR'] == f'{np.mean([pc for _, pc, _, _ in per_seed]):.2f}'
+    assert f'PSNR {psnr_gain:+.2f} dB, AUC very tiny {auc_gain:+.3f}' in found.figure
+
+
+def test_mechanism_claim_without_measurement(world):
+    # runs.csv rows of SR-TOD runs but no separation.json: nothing to judge
+    found = _mechanism(world['runs'])
+    assert found.verdict == 'not measured' and 'srtod figures' in found.figure
+    text = claims.render_claims(TIER, world['runs'], world['registry'], n=50,
+                                results_root=world['root'], loader=world['loader'])
+    line = next(v for k, v in _summary_lines(text).items() if k.startswith('The mechanism'))
+    assert line[3] == '**not measured**'

@@ -21,6 +21,15 @@ separation that does not beat the learning-free reference maps (image contrast) 
 bucket is only ``partly supported``. The threshold
 claim is ``not supported`` when every run's t changed by its dataset's common factor, i.e. by
 SGD's weight decay alone (sign() passes no gradient to t).
+The mechanism claim takes, per SR-TOD run with a mechanism measurement (runs.csv), the gains
+over the mean-colour reconstruction in every seed: the PSNR gain of the reconstruction and the
+AUC gain of D on very tiny objects. A run reads ``too few seeds`` under ``stats.MIN_SEEDS``
+seeds, ``supported`` when both gains are above zero in every seed, ``not supported`` when the
+median of either is not above zero, else ``partly supported`` (a predicted map, which has no
+reconstruction, is judged on the AUC gain alone). The claim is ``too few seeds`` when any
+measured run is, ``supported`` when every run is, ``not supported`` when none is supported or
+partly supported, else ``partly supported``; its figure is the median over runs of each run's
+median gains.
 A claim whose runs this tier did not train is ``not measured``.
 """
 from __future__ import annotations
@@ -56,7 +65,8 @@ class Claim:
         text: the claim, in the paper's terms.
         kind: ``gain`` (``pairs`` SR-TOD minus comparison), ``gains`` (several pairs),
             ``separation``, ``very_tiny``, ``threshold``, ``features``, ``robust``, ``fps``,
-            ``anchors`` (the anchor-scale controls of the registry, ``srtod.analysis.control``).
+            ``anchors`` (the anchor-scale controls of the registry, ``srtod.analysis.control``),
+            ``mechanism`` (srtod.analysis.mechanism, from runs.csv).
         pairs: (run id, comparison run id) pairs the claim is about.
     """
 
@@ -77,6 +87,10 @@ CLAIMS = (
           'separation'),
     Claim('P 1, Fig. 1', 'Very tiny objects almost wiped out in P2 are clearly shown in the '
           'difference map.', 'very_tiny'),
+    Claim('P 3.2, P 3.3', 'The mechanism: the reconstruction head learns to redraw the image '
+          '(more than its mean colour), and the difference map singles out very tiny objects '
+          'because they are what it redraws worst (better than the map a mean-colour '
+          'reconstruction gives).', 'mechanism'),
     Claim('P 4.2', 'RFLA w/ SR-TOD improves RFLA by 2.1 AP on DroneSwarms (+2.3 APvt, +2.3 APt).',
           'gain', _p((f'{DS}/rfla+srtod', f'{DS}/rfla'))),
     Claim('P 4.2', 'Cascade R-CNN w/ SR-TOD improves Cascade R-CNN by 1.9 AP on DroneSwarms.',
@@ -388,11 +402,85 @@ def _anchors_claim(claim: Claim, ev: Evidence) -> Finding:
                    'APvt and the runs side by side: the C1 and C2 table reports.')
 
 
+MECHANISM_EVIDENCE = ['run', 'seeds', 'rec PSNR (dB)', 'mean colour PSNR', 'PSNR gain (median)',
+                      'AUC very tiny: D', 'constant map', 'AUC gain (median)', 'verdict']
+
+
+def _mechanism_run_verdict(group) -> tuple[str, float, float]:
+    """(verdict, median PSNR gain, median AUC very tiny gain) of one run's seeds."""
+    psnr_gain = group['rec_psnr_gain'].dropna().to_numpy(float)
+    auc_gain = group['auc_very_tiny_gain'].dropna().to_numpy(float)
+    med = [float(np.median(g)) if len(g) else math.nan for g in (psnr_gain, auc_gain)]
+    gains = [g for g in (psnr_gain, auc_gain) if len(g)]
+    if not len(auc_gain):
+        return 'not measured', *med
+    if len(auc_gain) < stats.MIN_SEEDS:
+        return 'too few seeds', *med
+    if all((g > 0).all() for g in gains):
+        return 'supported', *med
+    if any(np.median(g) <= 0 for g in gains):
+        return 'not supported', *med
+    return 'partly supported', *med
+
+
+def _mechanism_claim(claim: Claim, ev: Evidence) -> Finding:
+    """Does the reconstruction learn more than the mean colour, and does D separate very tiny
+    objects better than the constant reconstruction's map (module docstring, Verdicts)?"""
+    from srtod.analysis.figure_commands import FIGURES_SEED
+    from srtod.analysis.mechanism import seed_table
+    table = seed_table(ev.runs)
+    table = table[table['run_id'].str.contains('+srtod', regex=False)]
+    rows, verdicts, psnr_med, auc_med = [], [], [], []
+    for run_id, group in table.groupby('run_id', sort=True):
+        verdict, dpsnr, dauc = _mechanism_run_verdict(group)
+        verdicts.append(verdict)
+        psnr_med.append(dpsnr)
+        auc_med.append(dauc)
+        rows.append([f'`{run_id}`', len(group), fmt(group['rec_psnr'].mean(), 2),
+                     fmt(group['rec_psnr_constant'].mean(), 2), fmt(dpsnr, 2, True),
+                     fmt(group['auc_very_tiny'].mean(), 3),
+                     fmt(group['auc_very_tiny_constant'].mean(), 3), fmt(dauc, 3, True),
+                     verdict])
+    frame = pd.DataFrame(rows, columns=MECHANISM_EVIDENCE)
+    note = ('Per run: the mean over seeds of the reconstruction\'s PSNR, of the PSNR of the '
+            'per-image mean colour (the best constant image) and of the AUC of D and of the '
+            'constant reconstruction\'s map on very tiny objects; the gains are the medians over '
+            'seeds of the per-seed differences. From separation.json (`srtod figures`) of each '
+            'seed measured, via runs.csv; the workflow measures seed '
+            f'{FIGURES_SEED} of each run.')
+    measured = [v for v in verdicts if v != 'not measured']
+    if not measured:
+        return Finding('not measured', 'no mechanism measurement in runs.csv (run `srtod '
+                       'figures` for the SR-TOD runs, then `srtod collect`)', frame, note)
+    up = sum(v == 'supported' for v in measured)
+    if 'too few seeds' in measured:
+        verdict = 'too few seeds'
+    elif up == len(measured):
+        verdict = 'supported'
+    elif up or 'partly supported' in measured:
+        verdict = 'partly supported'
+    else:
+        verdict = 'not supported'
+
+    def median(values):
+        values = [v for v in values if math.isfinite(v)]
+        return float(np.median(values)) if values else math.nan
+
+    figure = (f'median gain over the mean colour: PSNR {fmt(median(psnr_med), 2, True)} dB, '
+              f'AUC very tiny {fmt(median(auc_med), 3, True)}; supported in {up} of '
+              f'{len(measured)} runs')
+    few = sum(v == 'too few seeds' for v in measured)
+    if few:
+        figure += f' ({few} with too few seeds)'
+    return Finding(verdict, figure, frame, note)
+
+
 def evaluate(claim: Claim, ev: Evidence) -> Finding:
     """The finding (verdict, decisive figure, per-run evidence) of one claim."""
     kinds = dict(gain=_gain_claim, gains=_gains_claim, robust=_robust_claim,
                  separation=_separation_claim, very_tiny=_separation_claim,
                  features=_features_claim, fps=_fps_claim, anchors=_anchors_claim,
+                 mechanism=_mechanism_claim,
                  threshold=lambda c, e: _threshold_finding(e.runs))
     if claim.kind not in kinds:
         raise InputError(f'unknown claim kind {claim.kind!r}')

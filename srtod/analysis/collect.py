@@ -1,7 +1,9 @@
 """Collect: every run of a tier, read from its result files, into one pandas table.
 
-``results/<tier>/<run id>/seed<S>/{train,metrics,fps}.json`` -> ``results/<tier>/runs.csv``,
-one row per (run id, seed). A run whose training, test or FPS measurement failed (a model failure,
+``results/<tier>/<run id>/seed<S>/{train,metrics,fps,separation}.json`` ->
+``results/<tier>/runs.csv``, one row per (run id, seed). Of an SR-TOD run's separation.json
+(``srtod figures``) the row keeps the mechanism figures (``MECHANISM_COLUMNS``, see
+srtod.analysis.mechanism); they are empty where no separation.json of that seed exists. A run whose training, test or FPS measurement failed (a model failure,
 see docs/architecture.md) is a row with ``status`` ``failed`` and the reason in ``failure``; a run
 whose training finished but whose test has not run yet is ``incomplete``.
 
@@ -25,10 +27,15 @@ from srtod.errors import InputError
 from srtod.io import atomic_open
 from srtod.vocab import METRIC_KEYS
 
+#: The mechanism figures of separation.json's ``mechanism`` that runs.csv keeps (NaN when absent).
+MECHANISM_COLUMNS = ('rec_psnr', 'rec_psnr_constant', 'auc_very_tiny', 'auc_very_tiny_constant',
+                     'auc_all', 'auc_all_constant')
+
 #: The columns of runs.csv, in order.
 RUN_COLUMNS = (
     'run_id', 'tier', 'seed', 'dataset', 'detector', 'variant', 'baseline', 'status',
     'failure_stage', 'failure', *METRIC_KEYS, 'fps', 'fps_device', 'fps_images',
+    *MECHANISM_COLUMNS,
     'threshold_init', 'threshold_final', 'iterations', 'wall_time_s', 'config_hash',
     'run_version', 'code_version', 'machine', 'test_code_version', 'test_machine', 'stale')
 
@@ -106,6 +113,7 @@ def run_record(run_dir: Path, run=None, tier: str | None = None) -> dict | None:
         return None
     metrics = read_result(run_dir / 'metrics.json')
     fps = read_result(run_dir / 'fps.json')
+    separation = read_result(run_dir / 'separation.json')
     seed_match = _SEED_DIR.match(run_dir.name)
     rec = {key: math.nan for key in RUN_COLUMNS}
     rec.update(
@@ -133,6 +141,9 @@ def run_record(run_dir: Path, run=None, tier: str | None = None) -> dict | None:
     if fps is not None and fps.get('status') != STATUS_FAILED:
         rec.update(fps=_number(fps.get('fps')), fps_device=fps.get('device'),
                    fps_images=_number(fps.get('images')))
+    if separation is not None and separation.get('status') == STATUS_OK:
+        mechanism = separation.get('mechanism') or {}
+        rec.update({key: _number(mechanism.get(key)) for key in MECHANISM_COLUMNS})
     for stage, obj in (('train', train), ('test', metrics), ('fps', fps)):
         if obj is not None and obj.get('status') == STATUS_FAILED:
             rec.update(status=STATUS_FAILED, failure_stage=stage, failure=_failure_reason(obj))

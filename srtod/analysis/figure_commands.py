@@ -122,10 +122,15 @@ class _Measurements:
     """Pools the separation of D (pixel, high-frequency, learning-free references), the P2
     feature contrast and the images with the most tiny objects over the test images."""
 
-    def __init__(self, keep: int):
+    def __init__(self, keep: int, diff_module=None):
+        from srtod.analysis.mechanism import MechanismAccumulator
         from srtod.analysis.separation import SeparationAccumulator
         self._acc = SeparationAccumulator
         self.keep = keep
+        # the mechanism (srtod.analysis.mechanism), fed in the same pass over the test images;
+        # diff_module: the run's difference-map module, None for a predicted map (PDM)
+        self.mechanism = MechanismAccumulator()
+        self.diff_module = diff_module
         self.diff = self.highfreq = None
         self.reference: dict = {}
         self.contrast = {'p2_before': [], 'p2_after': [], 'baseline_p2': []}
@@ -133,6 +138,7 @@ class _Measurements:
 
     def add(self, m) -> None:
         from srtod.analysis import figures as F
+        from srtod.analysis.mechanism import constant_map
         from srtod.analysis.separation import feature_contrast, reference_maps
         if self.diff is None:
             self.diff, self.highfreq = self._acc(m.threshold), self._acc(None)
@@ -142,6 +148,9 @@ class _Measurements:
         for name, ref in reference_maps(m.image).items():
             self.reference.setdefault(name, self._acc(None)).add(
                 ref, m.boxes, m.areas, m.ignore_boxes)
+        self.mechanism.add(m.image, m.reconstruction, m.diff_map,
+                           constant_map(m.image, self.diff_module), m.boxes, m.areas,
+                           m.ignore_boxes)
         for key, feat in (('p2_before', m.feat), ('p2_after', m.feat_enhanced),
                           ('baseline_p2', m.baseline_feat)):
             if feat is not None and len(m.boxes):
@@ -157,8 +166,8 @@ class _Measurements:
         return {k: ratio(v) for k, v in self.contrast.items()}
 
 
-def _measure(extractor, count: int, keep: int) -> _Measurements:
-    found = _Measurements(keep)
+def _measure(extractor, count: int, keep: int, diff_module=None) -> _Measurements:
+    found = _Measurements(keep, diff_module)
     for index in range(count):
         found.add(extractor(index))
     return found
@@ -185,7 +194,9 @@ SEPARATION_METHOD = (
     'pooled over the first `images` test images at network input resolution; hit_rate: share '
     'of objects whose box holds a pixel with D > t; separation_reference: the same for '
     'learning-free maps (constant: |I - mean colour|, local_contrast: |I - 9x9 box mean|); '
-    'feature_contrast: mean over images of mean|P2| inside GT boxes / outside.')
+    'feature_contrast: mean over images of mean|P2| inside GT boxes / outside; mechanism: '
+    'PSNR of the reconstruction and of the per-image mean colour, and the AUC of D and of the '
+    'map the mean-colour reconstruction gives, per size bucket (srtod.analysis.mechanism).')
 
 
 def make_figures(run_id: str, tier: str, seed: int = 0, images: int = 100,
@@ -228,7 +239,8 @@ def make_figures(run_id: str, tier: str, seed: int = 0, images: int = 100,
     count = min(images, len(extractor))
     if count == 0:
         raise InputError(f'the test set of {run_id} ({tier}) has no images')
-    found = _measure(extractor, count, figure_images)
+    module = None if getattr(model, 'srtod_predicted', False) else model.diff_map
+    found = _measure(extractor, count, figure_images, module)
     threshold = _draw(found, out_dir, rdir, run_id, f'{run_id} ({tier}, seed {seed})', crop)
     result.update(
         images=count, device=device, threshold_model=threshold,
@@ -236,7 +248,8 @@ def make_figures(run_id: str, tier: str, seed: int = 0, images: int = 100,
         separation_highfreq=found.highfreq.result() if found.highfreq.images else None,
         separation_reference={name: a.result() for name, a in found.reference.items()},
         highfreq_cutoff=HF_CUTOFF, baseline=run.baseline if baseline_model else None,
-        feature_contrast=found.feature_contrast(), method=SEPARATION_METHOD)
+        feature_contrast=found.feature_contrast(), mechanism=found.mechanism.result(),
+        method=SEPARATION_METHOD)
     write_json(rdir / 'separation.json', result)
     return result
 
@@ -281,6 +294,13 @@ def _figures(args) -> int:
         auc = 'n/a' if b['auc'] is None else f"{b['auc']:.3f}"
         hit = 'n/a' if b['hit_rate'] is None else f"{b['hit_rate']:.3f}"
         print(f'{name:10s} objects {b["objects"]:6d}  AUC {auc}  hit rate {hit}')
+    mech = result.get('mechanism') or {}
+    if mech:
+        from srtod.analysis.format import fmt
+        print(f'reconstruction PSNR {fmt(mech["rec_psnr"], 2)} dB, mean colour '
+              f'{fmt(mech["rec_psnr_constant"], 2)} dB; AUC very tiny D '
+              f'{fmt(mech["auc_very_tiny"], 3)}, constant map '
+              f'{fmt(mech["auc_very_tiny_constant"], 3)}')
     return 0
 
 

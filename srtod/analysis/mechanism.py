@@ -29,7 +29,7 @@ from srtod.analysis.separation import BUCKET_NAMES, SeparationAccumulator
 from srtod.errors import InputError
 
 __all__ = ['psnr', 'constant_reconstruction', 'constant_map', 'MechanismAccumulator',
-           'measure_mechanism', 'MECHANISM_KEYS']
+           'measure_mechanism', 'MECHANISM_KEYS', 'GAIN_COLUMNS', 'seed_table']
 
 #: the flat keys of :meth:`MechanismAccumulator.result` besides ``images``.
 MECHANISM_KEYS = (('rec_psnr', 'rec_psnr_constant', 'rec_psnr_gain')
@@ -168,3 +168,40 @@ def measure_mechanism(model, dataset, images: int | None = None) -> dict:
         acc.add(m.image, m.reconstruction, m.diff_map, constant_map(m.image, module), m.boxes,
                 m.areas, m.ignore_boxes)
     return acc.result()
+
+
+# -- reading the figures back from runs.csv (reports, claims) --------------------------------------
+
+#: The gains computed from runs.csv's mechanism columns (srtod.analysis.collect.MECHANISM_COLUMNS).
+GAIN_COLUMNS = {'rec_psnr_gain': ('rec_psnr', 'rec_psnr_constant'),
+                'auc_very_tiny_gain': ('auc_very_tiny', 'auc_very_tiny_constant'),
+                'auc_all_gain': ('auc_all', 'auc_all_constant')}
+
+
+def seed_table(runs):
+    """Per (SR-TOD run id, seed) of runs.csv with a mechanism measurement: its figures and gains.
+
+    Args:
+        runs: runs.csv as a DataFrame (srtod.analysis.collect); a table without the mechanism
+            columns (written before they existed) has no measurement.
+
+    Returns:
+        pandas.DataFrame with ``run_id``, ``seed``, the ``MECHANISM_COLUMNS`` and the
+        ``GAIN_COLUMNS`` (NaN where a figure is missing), sorted by run id and seed; only rows
+        where some mechanism figure is finite.
+    """
+    import pandas as pd
+
+    from srtod.analysis.collect import MECHANISM_COLUMNS
+
+    columns = ['run_id', 'seed', *MECHANISM_COLUMNS, *GAIN_COLUMNS]
+    if not len(runs) or not set(MECHANISM_COLUMNS) <= set(runs.columns):
+        return pd.DataFrame(columns=columns)
+    frame = runs[['run_id', 'seed', *MECHANISM_COLUMNS]].copy()
+    for column in MECHANISM_COLUMNS:
+        frame[column] = pd.to_numeric(frame[column], errors='coerce')
+    frame = frame[frame[list(MECHANISM_COLUMNS)].notna().any(axis=1)]
+    for gain, (value, constant) in GAIN_COLUMNS.items():
+        frame[gain] = frame[value] - frame[constant]
+    frame['seed'] = frame['seed'].astype(int)
+    return frame.sort_values(['run_id', 'seed'], kind='stable').reset_index(drop=True)[columns]

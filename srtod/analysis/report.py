@@ -491,6 +491,38 @@ def write_table_figures(registry, tier: str, data: TableData, statistics: pd.Dat
     ]
 
 
+MECHANISM_HEADER = ['row', 'run id', 'seeds', 'rec PSNR (dB)', 'mean colour PSNR (dB)',
+                    'AUC very tiny: D', 'AUC very tiny: constant', 'AUC all: D',
+                    'AUC all: constant']
+
+
+def mechanism_section(registry, runs: pd.DataFrame, data: TableData) -> list[str]:
+    """The mechanism of a table's SR-TOD rows (srtod.analysis.mechanism), mean over seeds;
+    no lines for a table without SR-TOD rows."""
+    from srtod.analysis.mechanism import seed_table
+    rows = _srtod_rows(registry, data)
+    if not rows:
+        return []
+    table = seed_table(runs)
+    body = []
+    for label, row in ((lab, r) for lab, r in zip(data.labels, data.rows) if r in rows):
+        group = table[table['run_id'] == row.run_id]
+        mean = (lambda column: group[column].mean() if len(group) else math.nan)
+        body.append([label, f'`{row.run_id}`', len(group),
+                     fmt(mean('rec_psnr'), 2), fmt(mean('rec_psnr_constant'), 2),
+                     fmt(mean('auc_very_tiny'), 3), fmt(mean('auc_very_tiny_constant'), 3),
+                     fmt(mean('auc_all'), 3), fmt(mean('auc_all_constant'), 3)])
+    return ['## Mechanism', '',
+            'Does each SR-TOD row work as the paper says (P 3.2-3.3)? On the test split, mean '
+            'over the seeds measured (`srtod figures`, via runs.csv): the PSNR of the '
+            'reconstruction against the PSNR of the best constant image (the per-image mean '
+            'colour), and the ROC AUC of D inside the boxes of very tiny (and all) objects '
+            'against the background, beside the AUC of the map that the mean-colour '
+            'reconstruction gives. A reconstruction near the mean colour, or a D no better '
+            'than the constant map, means the head learned little beyond the average image.',
+            '', markdown_table(MECHANISM_HEADER, body), '']
+
+
 def _figure_markdown(figures: list[tuple[str, str]]) -> list[str]:
     lines = []
     for path, caption in figures:
@@ -617,6 +649,7 @@ def render_table(registry, runs: pd.DataFrame, tier: str, table: str, out_dir: s
               '_The statistics of this control table are its split above._'
               if control.control_rows(registry, table) and not len(statistics)
               else statistics_section(statistics), '']
+    lines += mechanism_section(registry, runs, data)
     figures = [(chart_name(table), 'Published (grey) and reproduced (blue) value of every row, '
                                    'one panel per column; error bars: std over seeds.')]
     plot_published_vs_reproduced(

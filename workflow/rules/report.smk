@@ -1,4 +1,5 @@
-# Collect and report: every run of the tier in one table (results/<tier>/runs.csv), then
+# Collect and report: every run of the tier in one table (results/<tier>/runs.csv, with the
+# mechanism of each SR-TOD run's separation.json, so collect waits for srtod_figures), then
 # reports/<tier>/index.md and one markdown file per selected table with its figures, and an HTML
 # copy of each page (reports/<tier>/html/, figures inlined) for `snakemake --report`.
 # A table report shows the figure panels of its SR-TOD runs (figure_panel.npz of seed 0, made
@@ -19,11 +20,17 @@ def report_datasets_figure(wildcards):
     return [f"{REPORTS}/figures/{DATASETS_FIGURE}"] if SRTOD_RUNS else []
 
 
+def collect_separation(wildcards):
+    """separation.json of the SR-TOD runs (srtod_figures): runs.csv keeps their mechanism."""
+    return [f"{run_dir(run, FIGURES_SEED)}/separation.json" for run in SRTOD_RUNS]
+
+
 rule srtod_collect:
     input:
         run_files("train.json"),
         run_files("metrics.json"),
         run_files("fps.json", FPS_RUNS),
+        collect_separation,
     output:
         report(
             "results/{tier}/runs.csv",
