@@ -44,8 +44,8 @@ else:
         resources:
             **job_resources("data"),
         shell:
-            "srtod synth {params.out} --profile {wildcards.dataset} --seed {params.seed} "
-            "{params.options} > {log} 2>&1"
+            "(srtod synth {params.out} --profile {wildcards.dataset} --seed {params.seed} "
+            "{params.options}{params.label}) > {log} 2>&1"
 
 
 rule srtod_validate:
