@@ -15,7 +15,8 @@ from srtod import workflow as wf
 from srtod.errors import InputError
 from srtod.registry import load_registry, resolve_config
 from srtod.registry_commands import check_measurement, make_plan, plan_table
-from srtod.tiers import CHECK_SPEC, label_check_data, random_init, tier_data_spec
+from srtod.tiers import (CHECK_SPEC, label_check_data, random_init, tier_data_spec,
+                         train_frozen_statistics)
 
 REPO = Path(__file__).resolve().parent.parent
 #: the cheapest paper config: Faster R-CNN at AI-TOD's 800 x 800 (the smallest paper input)
@@ -48,6 +49,9 @@ def test_every_run_resolves_in_the_check_tier_with_the_paper_model_but_its_init(
         model = paper.model.to_dict()
         removed = random_init(model)
         assert removed, run_id  # every paper config starts from ImageNet weights
+        # DetectoRS only: its BN statistics train (no ImageNet statistics to freeze)
+        assert bool(train_frozen_statistics(model)) == (
+            vocab.RUN_ID_RE.match(run_id)['detector'] == 'detectors'), run_id
         assert check.model.to_dict() == model, run_id
         assert 'Pretrained' not in json.dumps(check.model.to_dict()), run_id
         assert 'pretrained' not in json.dumps(check.model.to_dict()), run_id
