@@ -456,9 +456,11 @@ def write_reports(registry, runs: pd.DataFrame, tier: str, tables: list[str],
         write_text(path, render_table(registry, runs, tier, table, out_dir, seeds,
                                              results_root))
         written += [out_dir / chart_name(table), path]
-    # claims.md and the difference-map figures come from rules of their own (figures.smk)
-    links = [("the paper's claims, each with the evidence of these runs", 'claims.md'),
-             ('difference maps, DGFE features and their separation, per SR-TOD run', 'figures/')]
+    # claims.md and the difference-map figures come from rules of their own (figures.smk),
+    # which the check tier skips (Snakefile)
+    links = [] if tier == 'check' else [
+        ("the paper's claims, each with the evidence of these runs", 'claims.md'),
+        ('difference maps, DGFE features and their separation, per SR-TOD run', 'figures/')]
     index = out_dir / 'index.md'
     write_text(index, render_index(registry, runs, tier, tables, seeds, links))
     written.append(index)
