@@ -176,3 +176,23 @@ def test_the_cheapest_check_run_trains_and_tests_at_paper_size(tmp_path):
     cfg = json.loads(_cli(tmp_path, '-m', 'srtod.cli', 'config', CHEAPEST, '--tier', 'check',
                           '--format', 'json').stdout)
     assert cfg['test_dataloader']['dataset']['pipeline'][1]['scale'] == [800, 800]
+
+
+def test_train_json_keeps_the_measured_cost_when_a_run_resumes(tmp_path, make_tiny_coco,
+                                                                tiny_faster_rcnn_config):
+    """A run resumed from its final checkpoint (a workflow rerun after an interruption) keeps
+    the seconds per iteration and peak memory measured by the attempt that trained it."""
+    from srtod.engine.train import train_run
+
+    data = make_tiny_coco(tmp_path / 'coco', images=2)
+    run_dir = tmp_path / 'run'
+    cfg = tiny_faster_rcnn_config(data, run_dir / 'train', max_iters=3, checkpoint_interval=3)
+    first = train_run(cfg, run_dir, run_id=CHEAPEST, tier='check', seed=0)
+    assert first['timed_iterations'] == 2 and first['seconds_per_iter'] > 0
+    assert first['device'] == 'cpu' and first['peak_memory_mb'] == first['peak_rss_mb'] > 0
+    (run_dir / 'train.json').unlink()
+    again = train_run(cfg, run_dir, run_id=CHEAPEST, tier='check', seed=0)
+    assert again['resumed_from'] and again['iterations'] == 3
+    assert again['seconds_per_iter'] == first['seconds_per_iter']
+    assert again['timed_iterations'] == 2
+    assert again['peak_memory_mb'] >= first['peak_memory_mb']

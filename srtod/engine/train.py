@@ -62,40 +62,61 @@ class TrainLog:
 
 
 class _IterationClock(Hook):
-    """The end time of every training iteration of this attempt (CUDA work waited for)."""
+    """The time of every training iteration after the first of an attempt (CUDA work waited
+    for), and the peak memory; both kept in each checkpoint's meta and restored on resume, so
+    a run resumed (even from its final checkpoint) keeps the measurements of earlier attempts."""
 
-    priority = 'VERY_LOW'
+    priority = 'LOW'  # before the CheckpointHook (VERY_LOW): the last iteration is saved too
+    META_KEY = 'srtod_iteration_cost'
 
     def __init__(self):
         self.ends: list[float] = []
+        self.previous_steps: list[float] = []
+        self.previous_peaks: dict = {}
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             torch.cuda.synchronize()
         self.ends.append(time.perf_counter())
 
-    def seconds_per_iter(self) -> float | None:
-        """Mean time of the iterations after the first (data loading included); None with
-        fewer than 2 iterations."""
-        steps = [b - a for a, b in zip(self.ends, self.ends[1:])]
-        return round(statistics.fmean(steps), 4) if steps else None
+    def steps(self) -> list[float]:
+        """Iteration times of all attempts (the first iteration of each attempt left out)."""
+        return self.previous_steps + [b - a for a, b in zip(self.ends, self.ends[1:])]
+
+    def peaks(self, model) -> dict:
+        """Peak memory of this attempt and the earlier ones (the largest of each)."""
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device('cpu')
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+        peaks = dict(device=device.type, device_name='cpu', peak_rss_mb=round(rss_mb, 1))
+        if device.type == 'cuda':
+            peaks.update(device_name=torch.cuda.get_device_name(device),
+                         peak_memory_mb=round(torch.cuda.max_memory_allocated(device) / 2 ** 20,
+                                              1), memory_measure='cuda_max_memory_allocated')
+        else:
+            peaks.update(peak_memory_mb=peaks['peak_rss_mb'], memory_measure='cpu_ru_maxrss')
+        before = self.previous_peaks
+        if before.get('memory_measure') == peaks['memory_measure']:
+            for key in ('peak_rss_mb', 'peak_memory_mb'):
+                peaks[key] = max(peaks[key], before.get(key) or 0.0)
+        return peaks
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint.setdefault('meta', {})[self.META_KEY] = dict(
+            steps=self.steps(), **self.peaks(_unwrap(runner.model)))
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        saved = dict(checkpoint.get('meta', {}).get(self.META_KEY) or {})
+        self.previous_steps = [float(v) for v in saved.pop('steps', [])]
+        self.previous_peaks = saved
 
 
 def _cost(model, clock: _IterationClock) -> dict:
-    """Device, peak memory and seconds per iteration of this attempt, for train.json."""
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device('cpu')
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-    cost = dict(device=device.type, device_name='cpu', torch_threads=torch.get_num_threads(),
-                seconds_per_iter=clock.seconds_per_iter(), timed_iterations=max(
-                    0, len(clock.ends) - 1), peak_rss_mb=round(rss_mb, 1))
-    if device.type == 'cuda':
-        cost.update(device_name=torch.cuda.get_device_name(device),
-                    peak_memory_mb=round(torch.cuda.max_memory_allocated(device) / 2 ** 20, 1),
-                    memory_measure='cuda_max_memory_allocated')
-    else:
-        cost.update(peak_memory_mb=round(rss_mb, 1), memory_measure='cpu_ru_maxrss')
-    return cost
+    """Device, peak memory and seconds per iteration after the first, for train.json."""
+    steps = clock.steps()
+    return dict(**clock.peaks(model), torch_threads=torch.get_num_threads(),
+                seconds_per_iter=round(statistics.fmean(steps), 4) if steps else None,
+                timed_iterations=len(steps))
 
 
 def _candidates(work_dir: Path) -> list[Path]:
