@@ -12,7 +12,7 @@ from pathlib import Path
 from srtod.errors import InputError
 from srtod.io import write_json
 from srtod.registry import check_tier, load_registry, resolve_config
-from srtod.vocab import DATASET_SPECS, TIERS
+from srtod.vocab import DATASET_SPECS, RESULTS_ROOT, TIERS
 
 
 def add_commands(subparsers) -> None:
@@ -41,6 +41,9 @@ def add_commands(subparsers) -> None:
     p.add_argument('--utilization', type=float, default=0.3,
                    help='fraction of the peak a detector training reaches')
     p.add_argument('--no-flops', action='store_true', help='skip the FLOP count (fast)')
+    p.add_argument('--measured', default=str(Path(RESULTS_ROOT) / 'check'), metavar='DIR',
+                   help='where the check tier\'s train.json files are (seconds per iteration and '
+                        'peak memory measured per run; default: %(default)s)')
     p.add_argument('--format', choices=['table', 'json'], default='table')
     p.add_argument('--registry', default=None)
     p.set_defaults(func=cmd_plan)
@@ -92,7 +95,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         raise InputError('--gpu-tflops must be > 0 and --utilization in (0, 1]')
     registry = _registry(args)
     plan = make_plan(registry, args.tier, tables=args.tables, flops=not args.no_flops,
-                     gpu_tflops=args.gpu_tflops, utilization=args.utilization)
+                     gpu_tflops=args.gpu_tflops, utilization=args.utilization,
+                     measured_root=args.measured)
     if args.format == 'json':
         json.dump(plan, sys.stdout, indent=2)
         print()
@@ -114,11 +118,16 @@ PLAN_ASSUMPTIONS = (
     'Training = 3 x forward (backward ~ 2 x forward) per image; test = 1 forward per test image.',
     'GPU-hours = FLOPs / (peak TFLOP/s x utilization); data loading and evaluation are not '
     'counted.',
+    'Measured (where the check tier ran the run: results/check/<run id>/seed<S>/train.json): '
+    'seconds per training iteration after the first, at the paper config\'s batch per GPU and '
+    'input size, and the peak memory (GPU: CUDA max_memory_allocated; CPU: the process\'s peak '
+    'RSS); hours = s/iter x the tier\'s iterations, GPU-hours only when the check ran on a GPU, '
+    'CPU-hours (kept apart) when it ran on CPU.',
 )
 
 
 def _count_images(tier: str, dataset: str) -> tuple:
-    from srtod.tiers import TIER_SPECS
+    from srtod.tiers import CHECK_SPEC, TIER_SPECS
 
     root = Path('data') / tier / dataset
     counts = []
@@ -127,8 +136,8 @@ def _count_images(tier: str, dataset: str) -> tuple:
         if path.is_file():
             with open(path, encoding='utf-8') as f:
                 counts.append(len(json.load(f).get('images', [])))
-        elif tier in TIER_SPECS:
-            spec = TIER_SPECS[tier]
+        elif tier in TIER_SPECS or tier == 'check':
+            spec = CHECK_SPEC if tier == 'check' else TIER_SPECS[tier]
             counts.append(spec.train_images if split == 'train' else spec.test_images)
         else:
             counts.append(PAPER_IMAGES[dataset][0 if split == 'train' else 1])
@@ -192,16 +201,49 @@ def forward_flops(cfg, hw: tuple[int, int]) -> int:
         return int(counter.get_total_flops())
 
 
+def check_measurement(run_id: str, root: str | Path | None) -> dict | None:
+    """What the check tier measured for a run: the first ``seed<S>/train.json`` under
+    ``<root>/<run id>`` with a ``seconds_per_iter`` (srtod.engine.train), or None.
+
+    Returns:
+        dict: ``device`` (``cuda`` or ``cpu``), ``device_name``, ``seconds_per_iter``,
+        ``peak_memory_mb``, ``memory_measure``, ``status`` and ``source`` (the file).
+    """
+    if root is None:
+        return None
+    folder = Path(root, run_id)
+    for path in sorted(folder.glob('seed*/train.json')) if folder.is_dir() else []:
+        try:
+            record = json.loads(path.read_text(encoding='utf-8'))
+        except (OSError, ValueError) as err:
+            raise InputError(f'unreadable train.json of the check tier ({err}); expected the '
+                             'JSON written by srtod train', path=path) from err
+        if record.get('seconds_per_iter') is None or record.get('tier') != 'check':
+            continue
+        return dict(device=record.get('device'), device_name=record.get('device_name'),
+                    seconds_per_iter=record['seconds_per_iter'],
+                    peak_memory_mb=record.get('peak_memory_mb'),
+                    memory_measure=record.get('memory_measure'),
+                    status=record.get('status'), source=str(path))
+    return None
+
+
 def make_plan(registry, tier: str, tables=None, flops: bool = True, gpu_tflops: float = 35.6,
-              utilization: float = 0.3, cache_path: str | Path | None = None) -> dict:
+              utilization: float = 0.3, cache_path: str | Path | None = None,
+              measured_root: str | Path | None = None) -> dict:
     """Unique runs of the tables with images, iterations and compute, and a total.
 
     FLOPs are cached per model structure and input size (``results/<tier>/plan_flops.json``), so
-    runs that differ only in T_init are counted once.
+    runs that differ only in T_init are counted once. Where the check tier measured a run
+    (``measured_root``, e.g. ``results/check``), its seconds per iteration and peak memory are
+    given beside the estimate (``measured``), with hours = s/iter x this tier's iterations:
+    ``gpu_hours`` when the check ran on a GPU, ``cpu_hours`` when on CPU, never mixed.
     """
     cache_path = Path(cache_path or Path('results') / tier / 'plan_flops.json')
     cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
     runs, total_flops, total_hours, missing = [], 0.0, 0.0, []
+    measured_hours = {'cuda': 0.0, 'cpu': 0.0}
+    measured_runs = {'cuda': 0, 'cpu': 0}
     for run_id in registry.run_ids(tables):
         run = registry.get_run(run_id)
         cfg = resolve_config(run_id, tier, registry=registry)
@@ -216,7 +258,17 @@ def make_plan(registry, tier: str, tables=None, flops: bool = True, gpu_tflops: 
         hw = _input_hw(cfg, tier, run.dataset)
         entry = dict(run_id=run_id, train_images=train_images, test_images=test_images,
                      batch_size=batch, epochs=epochs, iterations=iters, input_hw=list(hw),
-                     gflops_per_image=None, train_pflops=None, gpu_hours=None, error=None)
+                     gflops_per_image=None, train_pflops=None, gpu_hours=None, error=None,
+                     measured=check_measurement(run_id, measured_root))
+        measured = entry['measured']
+        if measured is not None:
+            device = 'cuda' if measured['device'] == 'cuda' else 'cpu'
+            hours = None if iters is None else measured['seconds_per_iter'] * iters / 3600.0
+            measured.update(gpu_hours=hours if device == 'cuda' else None,
+                            cpu_hours=hours if device == 'cpu' else None)
+            if hours is not None:
+                measured_hours[device] += hours
+                measured_runs[device] += 1
         if flops:
             key = _structure_key(cfg.model.to_dict(), hw)
             if key not in cache:
@@ -240,7 +292,11 @@ def make_plan(registry, tier: str, tables=None, flops: bool = True, gpu_tflops: 
         runs.append(entry)
     return dict(tier=tier, tables=list(tables or registry.tables), runs=runs,
                 total=dict(runs=len(runs), pflops=total_flops / 1e15, gpu_hours=total_hours,
-                           runs_not_counted=missing),
+                           runs_not_counted=missing,
+                           measured_gpu_hours=measured_hours['cuda'],
+                           measured_gpu_runs=measured_runs['cuda'],
+                           measured_cpu_hours=measured_hours['cpu'],
+                           measured_cpu_runs=measured_runs['cpu']),
                 assumptions=list(PLAN_ASSUMPTIONS) + [
                     f'GPU: {gpu_tflops:g} TFLOP/s peak at {utilization:.0%} utilization; '
                     'one GPU per run, batch as in the config.'])
@@ -249,18 +305,34 @@ def make_plan(registry, tier: str, tables=None, flops: bool = True, gpu_tflops: 
 def plan_table(plan: dict) -> str:
     """The plan as aligned text."""
     lines = [f'plan for tier {plan["tier"]}, tables {" ".join(plan["tables"])}',
+             'left of |: estimated from FLOPs; right of |: measured by the check tier (device, '
+             's/iter, peak memory, hours = s/iter x iters: G on a GPU, C on CPU)',
              f'{"run id":42} {"train":>6} {"test":>6} {"iters":>7} {"input":>10} '
-             f'{"GFLOPs/img":>10} {"PFLOPs":>9} {"GPU-h":>7}']
+             f'{"GFLOPs/img":>10} {"PFLOPs":>9} {"GPU-h":>7} | '
+             f'{"check":>5} {"s/iter":>7} {"peak MB":>8} {"hours":>9}']
+
+    def num(v, f):
+        return '-' if v is None else format(v, f)
     for r in plan['runs']:
-        def num(v, f):
-            return '-' if v is None else format(v, f)
         hw = 'x'.join(map(str, r['input_hw'][::-1]))
+        m = r.get('measured')
+        if m is None:
+            meas = f'{"-":>5} {"-":>7} {"-":>8} {"-":>9}'
+        else:
+            dev = 'gpu' if m['device'] == 'cuda' else 'cpu'
+            hours = m['gpu_hours'] if dev == 'gpu' else m['cpu_hours']
+            meas = (f'{dev:>5} {m["seconds_per_iter"]:7.2f} {num(m["peak_memory_mb"], "8.0f")} '
+                    f'{num(hours, "7.1f") + (" G" if dev == "gpu" else " C"):>9}')
         lines.append(f'{r["run_id"]:42} {num(r["train_images"], "6d")} {num(r["test_images"], "6d")} '
                      f'{num(r["iterations"], "7d")} {hw:>10} {num(r["gflops_per_image"], "10.1f")} '
-                     f'{num(r["train_pflops"], "9.3f")} {num(r["gpu_hours"], "7.2f")}'
+                     f'{num(r["train_pflops"], "9.3f")} {num(r["gpu_hours"], "7.2f")} | '
+                     f'{meas}'
                      + (f'  ({r["error"]})' if r['error'] else ''))
     t = plan['total']
     lines.append(f'total: {t["runs"]} runs, {t["pflops"]:.3f} PFLOPs, {t["gpu_hours"]:.1f} GPU-hours'
                  + (f'; not counted: {", ".join(t["runs_not_counted"])}' if t['runs_not_counted'] else ''))
+    lines.append(f'measured by the check tier: {t["measured_gpu_hours"]:.1f} GPU-hours over '
+                 f'{t["measured_gpu_runs"]} runs timed on a GPU (G); {t["measured_cpu_hours"]:.1f} '
+                 f'CPU-hours over {t["measured_cpu_runs"]} runs timed on CPU (C), not GPU-hours')
     lines += ['assumptions:'] + [f'  - {a}' for a in plan['assumptions']]
     return '\n'.join(lines)

@@ -18,6 +18,15 @@
   iterations (so a killed run resumes), ``num_workers=0``; proposal counts and R-CNN samples
   capped for the small images, while the detections kept per image are not (the AI-TOD metric
   keeps up to 1500). Dataset rules of the paper config (anchor scales, T_init) are kept.
+- ``check``: the paper config unchanged in model, input size, data pipeline, batch per GPU and
+  optimizer, proven end to end in 2 iterations (:func:`check_config`): random initialisation
+  instead of the downloaded ImageNet weights (no network here: every ``Pretrained`` init_cfg and
+  ``pretrained`` key removed; DetectoRS backbones then train their BN statistics, see
+  :func:`train_frozen_statistics`), the synthetic stand-in of the run's dataset at the dataset's
+  source image size (``DatasetSpec.image_size``; the paper's Resize then gives the paper's input
+  size) with the dataset's class list (:func:`label_check_data`), an iteration-based loop of 2
+  iterations with the paper's warm-up, no validation during training (``srtod test`` tests
+  the 2 test images), ``num_workers=0`` and one checkpoint, the final one.
 """
 from __future__ import annotations
 
@@ -27,7 +36,7 @@ import functools
 from pathlib import Path
 
 from srtod.errors import InputError
-from srtod.vocab import TIERS
+from srtod.vocab import DATASET_SPECS, TIERS
 
 SYNTHETIC_DATASET = Path(__file__).resolve().parent.parent / 'configs' / 'mmdet' / 'datasets' / 'synthetic.py'
 
@@ -94,13 +103,52 @@ TIER_SPECS = {
 _BOTTLENECK_ONLY = ('DetectoRS_ResNet', 'TridentResNet')
 
 
-def tier_data_spec(tier: str) -> dict:
-    """What ``srtod synth`` must make for a slim tier (the workflow's data rule reads it).
+@dataclasses.dataclass(frozen=True)
+class CheckSpec:
+    """The ``check`` tier: the paper config for a few iterations on synthetic images.
+
+    Args:
+        max_iters: training iterations (at the paper config's batch per GPU).
+        train_images: images of the synthetic train split (``max_iters`` x the paper batch 2).
+        test_images: images of the synthetic test split (``srtod test``).
+    """
+
+    max_iters: int = 2
+    train_images: int = 4
+    test_images: int = 2
+
+    @property
+    def images(self) -> int:
+        return self.train_images + self.test_images
+
+    @property
+    def test_fraction(self) -> float:
+        return self.test_images / self.images
+
+
+CHECK_SPEC = CheckSpec()
+
+
+def tier_data_spec(tier: str, dataset: str | None = None) -> dict:
+    """What ``srtod synth`` must make for a synthetic tier (the workflow's data rule reads it).
+
+    Args:
+        tier: a slim tier, or ``check`` (then ``dataset`` is needed: its images have the
+            dataset's source size, ``srtod.vocab.DatasetSpec.image_size``).
+        dataset: the dataset whose stand-in is made.
 
     Returns:
         dict: ``images``, ``test_fraction``, ``width``, ``height``, ``train_images``,
         ``test_images``.
     """
+    if tier == 'check':
+        if dataset not in DATASET_SPECS:
+            raise InputError(f'the check tier needs a dataset, one of {list(DATASET_SPECS)}; '
+                             f'got {dataset!r}')
+        width, height = DATASET_SPECS[dataset].image_size
+        return dict(images=CHECK_SPEC.images, test_fraction=CHECK_SPEC.test_fraction,
+                    width=width, height=height, train_images=CHECK_SPEC.train_images,
+                    test_images=CHECK_SPEC.test_images)
     if tier not in TIER_SPECS:
         raise InputError(f'tier {tier!r} has no synthetic data; expected one of {list(TIER_SPECS)}')
     spec = TIER_SPECS[tier]
@@ -342,6 +390,139 @@ def synthetic_data(cfg, spec: TierSpec) -> None:
     cfg.image_scale = scale
 
 
+# ------------------------------------------------------------------------------- check tier
+def _is_pretrained(init_cfg) -> bool:
+    inits = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
+    return any(isinstance(i, dict) and i.get('type') == 'Pretrained' for i in inits)
+
+
+def random_init(model: dict) -> list[str]:
+    """Remove every downloaded-weights initialisation of a model config, in place.
+
+    Every ``init_cfg`` of type ``Pretrained`` (a list keeps its other entries) and every
+    ``pretrained`` key (DetectoRS' RFP backbone) goes; the modules then keep their own random
+    initialisation. Frozen stages and BN in eval mode stay as the paper config has them.
+
+    Returns:
+        The removed checkpoints (``torchvision://resnet50``, ...), for messages and tests.
+    """
+    removed = []
+
+    def fn(d):
+        if d.get('pretrained'):
+            removed.append(str(d['pretrained']))
+        d.pop('pretrained', None)
+        init = d.get('init_cfg')
+        if _is_pretrained(init):
+            inits = init if isinstance(init, (list, tuple)) else [init]
+            removed.extend(str(i.get('checkpoint')) for i in inits
+                           if isinstance(i, dict) and i.get('type') == 'Pretrained')
+            kept = [i for i in inits if not (isinstance(i, dict) and i.get('type') == 'Pretrained')]
+            d['init_cfg'] = kept or None
+    _walk(model, fn)
+    return removed
+
+
+#: Backbones whose own initialisation without a checkpoint (mmdet's DetectoRS_ResNet.init_weights)
+#: does not keep activations bounded through BN layers frozen at identity statistics.
+_UNBOUNDED_RANDOM_INIT = ('DetectoRS_ResNet',)
+
+
+def train_frozen_statistics(model: dict) -> list[str]:
+    """Let the BN layers of DetectoRS backbones normalise (``norm_eval=False``), in place.
+
+    ImageNet weights come with BN statistics, and the paper configs freeze them
+    (``norm_eval=True``); without the checkpoint they are identity statistics. That is harmless
+    where the randomly initialised network keeps its scale (mmdet's ResNet zero-initialises
+    the last BN of each residual branch), but DetectoRS_ResNet's own initialisation kaiming-
+    initialises its RFP convolutions and its SAC convolutions standardise their weights: its
+    features reach a mean magnitude of 4.8e6 (visdrone/detectors, a 256x256 input; 32 with
+    ``norm_eval=False``), and its loss is NaN at iteration 2. Only these backbones train their
+    statistics; frozen stages stay frozen.
+
+    Returns:
+        The types of the backbones changed.
+    """
+    changed = []
+
+    def fn(d):
+        if d.get('type') in _UNBOUNDED_RANDOM_INIT and d.get('norm_eval'):
+            d['norm_eval'] = False
+            changed.append(d['type'])
+    _walk(model, fn)
+    return changed
+
+
+def check_schedule(cfg, spec: CheckSpec = CHECK_SPEC) -> None:
+    """``spec.max_iters`` iterations at the paper's optimizer and warm-up, one final checkpoint.
+
+    The paper's by-epoch decays act at epoch ends that 2 iterations never reach, so only its
+    per-iteration schedulers (the linear warm-up) are kept. Validation during training is off
+    (``val_begin`` after the last iteration): ``srtod test`` tests the weights afterwards.
+    """
+    n = spec.max_iters
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=n, val_interval=n, val_begin=n + 1)
+    schedulers = cfg.get('param_scheduler') or []
+    schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
+    cfg.param_scheduler = [dict(s) for s in schedulers if s.get('by_epoch') is False]
+    cfg.default_hooks['checkpoint'] = dict(type='CheckpointHook', interval=n, by_epoch=False,
+                                           max_keep_ckpts=1, save_last=True)
+    cfg.default_hooks['logger'] = dict(type='LoggerHook', interval=1)
+    cfg.log_processor = dict(type='LogProcessor', window_size=1, by_epoch=False)
+
+
+def check_data(cfg) -> None:
+    """The paper's loaders and pipelines as they are, in the main process (``num_workers=0``)."""
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(key)
+        if loader:
+            loader['num_workers'] = 0
+            loader['persistent_workers'] = False
+
+
+def check_config(cfg, spec: CheckSpec = CHECK_SPEC) -> None:
+    """Apply the check-tier rules in place (module docstring)."""
+    random_init(cfg.model)
+    train_frozen_statistics(cfg.model)
+    check_data(cfg)
+    check_schedule(cfg, spec)
+
+
+def label_check_data(folder: str | Path, dataset: str) -> dict:
+    """Give the synthetic splits in ``folder`` the dataset's class list, in place.
+
+    ``srtod synth`` draws one class (``drone``); the check tier keeps the paper model's classes,
+    so its data lists the dataset's classes (ids 1..K, ``srtod.vocab.DatasetSpec.classes``) and
+    the objects of each split take them in turn (object k: class ``k mod K``), so every class of
+    the heads is trained and evaluated.
+
+    Returns:
+        split -> {class name: objects}.
+    """
+    import json
+
+    from srtod.io import write_json
+
+    if dataset not in DATASET_SPECS:
+        raise InputError(f'unknown dataset {dataset!r}; expected one of {list(DATASET_SPECS)}')
+    classes = DATASET_SPECS[dataset].classes
+    counts = {}
+    for split in ('train', 'test'):
+        path = Path(folder) / f'{split}.json'
+        if not path.is_file():
+            raise InputError(f'expected the synthetic {split} split of {dataset} '
+                             '(srtod synth makes it)', path=path)
+        data = json.loads(path.read_text(encoding='utf-8'))
+        data['categories'] = [{'id': i + 1, 'name': name, 'supercategory': name}
+                              for i, name in enumerate(classes)]
+        counts[split] = dict.fromkeys(classes, 0)
+        for k, ann in enumerate(data['annotations']):
+            ann['category_id'] = k % len(classes) + 1
+            counts[split][classes[k % len(classes)]] += 1
+        write_json(path, data, indent=None)
+    return counts
+
+
 # ------------------------------------------------------------------------------------- entry
 def apply_tier(cfg, run, tier: str, seed: int = 0, work_dir=None, data_root=None):
     """Turn a run's paper config into the config of ``tier`` (a new Config; ``cfg`` untouched).
@@ -349,7 +530,7 @@ def apply_tier(cfg, run, tier: str, seed: int = 0, work_dir=None, data_root=None
     Args:
         cfg: the run's paper-tier ``mmengine.Config``.
         run: the :class:`srtod.registry.Run`.
-        tier: ``paper``, ``smoke`` or ``tiny``.
+        tier: one of srtod.vocab.TIERS.
         seed: ``randomness.seed``.
         work_dir: the mmengine work_dir.
         data_root: the dataset folder (``data/<tier>/<dataset>``).
@@ -367,6 +548,8 @@ def apply_tier(cfg, run, tier: str, seed: int = 0, work_dir=None, data_root=None
         cap_proposals(cfg.model, spec)
         small_schedule(cfg, spec)
         slim_start(cfg, tier)
+    elif tier == 'check':
+        check_config(cfg)
     elif tier not in TIERS:
         raise InputError(f'unknown tier {tier!r}; expected one of {list(TIERS)}')
     if data_root is not None:
@@ -377,3 +560,30 @@ def apply_tier(cfg, run, tier: str, seed: int = 0, work_dir=None, data_root=None
         cfg.work_dir = str(work_dir)
     cfg.srtod_run = dict(run_id=run.run_id, tier=tier, seed=int(seed), version=run.version)
     return cfg
+
+
+def main(argv=None) -> int:
+    """``python -m srtod.tiers label-check-data FOLDER DATASET`` (the check tier's data rule)."""
+    import argparse
+    import sys
+
+    from srtod.errors import SRTODError
+
+    parser = argparse.ArgumentParser(prog='python -m srtod.tiers')
+    sub = parser.add_subparsers(dest='command', required=True)
+    p = sub.add_parser('label-check-data', help="give synthetic splits the dataset's classes")
+    p.add_argument('folder')
+    p.add_argument('dataset')
+    args = parser.parse_args(argv)
+    try:
+        counts = label_check_data(args.folder, args.dataset)
+    except SRTODError as err:
+        print(f'label-check-data: error: {err}', file=sys.stderr)
+        return 2
+    for split, per_class in counts.items():
+        print(f'{args.folder}/{split}.json: ' + ', '.join(f'{k} {v}' for k, v in per_class.items()))
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

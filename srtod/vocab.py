@@ -18,7 +18,9 @@ import re
 from pathlib import Path
 
 #: Tiers, from the paper's schedule to a few iterations for tests (docs/architecture.md).
-TIERS = ('paper', 'smoke', 'tiny')
+#: ``check``: every paper config at paper size for 2 iterations on synthetic images
+#: (srtod/tiers.py), to prove the configs end to end and measure their cost.
+TIERS = ('paper', 'check', 'smoke', 'tiny')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,12 +60,14 @@ class DatasetSpec:
         paper_sources: split -> (``srtod convert`` source, image folder), both relative to the
             folder given as ``data={<name>: PATH}`` (the splits of the paper / authors' code).
         converter_options: extra ``srtod convert`` arguments of the paper tier.
-        image_size: (width, height) of a typical source image (``srtod plan``'s FLOPs).
+        image_size: (width, height) of a typical source image (``srtod plan``'s FLOPs; the check
+            tier's synthetic images).
         paper_images: (train, test) image counts of the paper's splits, None where they depend
             on the conversion.
         classes: the class names, in the order of ``metainfo.classes`` of
             ``configs/mmdet/datasets/<name>.py``.
-        synthetic: its synthetic stand-in's profile (smoke and tiny tiers; one class ``drone``).
+        synthetic: its synthetic stand-in's profile (smoke and tiny tiers: one class ``drone``;
+            check tier: the dataset's classes).
         source: where these facts come from.
     """
 

@@ -31,6 +31,8 @@ PAPER_SOURCES = {name: spec.paper_sources for name, spec in DATASET_SPECS.items(
 TIER_RESOURCES = {
     'paper': {'data': (16000, 240), 'train': (32000, 2880), 'test': (16000, 240),
               'fps': (16000, 60)},
+    # check: a paper-size model for 2 iterations on 6 synthetic images, on one CPU or GPU
+    'check': {'data': (4000, 30), 'train': (24000, 60), 'test': (16000, 30), 'fps': (16000, 15)},
     'smoke': {'data': (4000, 30), 'train': (8000, 120), 'test': (8000, 30), 'fps': (8000, 15)},
     'tiny': {'data': (2000, 10), 'train': (4000, 20), 'test': (4000, 10), 'fps': (4000, 10)},
 }
@@ -206,11 +208,12 @@ def resources(tier: str, stage: str) -> dict[str, int]:
     return {'mem_mb': mem_mb, 'runtime': runtime}
 
 
-def synth_options(tier: str) -> str:
-    """The ``srtod synth`` options of a slim tier, from its spec (``srtod.tiers``)."""
+def synth_options(tier: str, dataset: str | None = None) -> str:
+    """The ``srtod synth`` options of a synthetic tier, from its spec (``srtod.tiers``); the
+    check tier's image size is the dataset's."""
     from srtod.tiers import tier_data_spec
 
-    spec = tier_data_spec(tier)
+    spec = tier_data_spec(tier, dataset)
     return (f"--images {spec['images']} --test-fraction {spec['test_fraction']:.6g} "
             f"--width {spec['width']} --height {spec['height']}")
 

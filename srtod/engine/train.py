@@ -4,18 +4,24 @@
 between attempts so a killed job resumes) and, when training ends, writes ``checkpoint.pth``
 and ``train.json`` atomically (docs/architecture.md, "Results layout" and "Failures").
 With ``gpus > 1`` it trains in that many processes under torchrun (``srtod.engine.distributed``)
-and rank 0 alone writes the result files.
+and rank 0 alone writes the result files. train.json also records the cost of the training:
+the peak memory (``peak_memory_mb``: CUDA ``max_memory_allocated`` on a GPU, the process's
+``ru_maxrss`` on CPU, named by ``memory_measure``) and the seconds per iteration after the first
+(``seconds_per_iter``, this attempt's own timing of the iterations), which ``srtod plan`` reads.
 """
 from __future__ import annotations
 
 import copy
 import re
+import resource
+import statistics
 import sys
 import time
 import uuid
 from pathlib import Path
 
 import torch
+from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import get_state_dict, weights_to_cpu
@@ -53,6 +59,64 @@ class TrainLog:
         for level, text in self.messages:
             getattr(logger, 'error' if level == 'error' else 'warning' if level == 'warning'
                     else 'info')(text)
+
+
+class _IterationClock(Hook):
+    """The time of every training iteration after the first of an attempt (CUDA work waited
+    for), and the peak memory; both kept in each checkpoint's meta and restored on resume, so
+    a run resumed (even from its final checkpoint) keeps the measurements of earlier attempts."""
+
+    priority = 'LOW'  # before the CheckpointHook (VERY_LOW): the last iteration is saved too
+    META_KEY = 'srtod_iteration_cost'
+
+    def __init__(self):
+        self.ends: list[float] = []
+        self.previous_steps: list[float] = []
+        self.previous_peaks: dict = {}
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.synchronize()
+        self.ends.append(time.perf_counter())
+
+    def steps(self) -> list[float]:
+        """Iteration times of all attempts (the first iteration of each attempt left out)."""
+        return self.previous_steps + [b - a for a, b in zip(self.ends, self.ends[1:])]
+
+    def peaks(self, model) -> dict:
+        """Peak memory of this attempt and the earlier ones (the largest of each)."""
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device('cpu')
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+        peaks = dict(device=device.type, device_name='cpu', peak_rss_mb=round(rss_mb, 1))
+        if device.type == 'cuda':
+            peaks.update(device_name=torch.cuda.get_device_name(device),
+                         peak_memory_mb=round(torch.cuda.max_memory_allocated(device) / 2 ** 20,
+                                              1), memory_measure='cuda_max_memory_allocated')
+        else:
+            peaks.update(peak_memory_mb=peaks['peak_rss_mb'], memory_measure='cpu_ru_maxrss')
+        before = self.previous_peaks
+        if before.get('memory_measure') == peaks['memory_measure']:
+            for key in ('peak_rss_mb', 'peak_memory_mb'):
+                peaks[key] = max(peaks[key], before.get(key) or 0.0)
+        return peaks
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint.setdefault('meta', {})[self.META_KEY] = dict(
+            steps=self.steps(), **self.peaks(_unwrap(runner.model)))
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        saved = dict(checkpoint.get('meta', {}).get(self.META_KEY) or {})
+        self.previous_steps = [float(v) for v in saved.pop('steps', [])]
+        self.previous_peaks = saved
+
+
+def _cost(model, clock: _IterationClock) -> dict:
+    """Device, peak memory and seconds per iteration after the first, for train.json."""
+    steps = clock.steps()
+    return dict(**clock.peaks(model), torch_threads=torch.get_num_threads(),
+                seconds_per_iter=round(statistics.fmean(steps), 4) if steps else None,
+                timed_iterations=len(steps))
 
 
 def _candidates(work_dir: Path) -> list[Path]:
@@ -222,6 +286,10 @@ def train_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str 
     log.replay(runner.logger)
     model = _unwrap(runner.model)
     threshold_init = _threshold(model)
+    clock = _IterationClock()
+    runner.register_hook(clock)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
 
     start = time.perf_counter()
     failure = None
@@ -240,7 +308,8 @@ def train_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str 
     iterations = failure['iteration'] if failure else int(runner.iter)
     record.update(iterations=iterations, max_iterations=int(runner.max_iters),
                   wall_time_s=round(total, 3), attempt_wall_time_s=round(wall, 3),
-                  threshold=dict(init=threshold_init, final=_threshold(model)))
+                  threshold=dict(init=threshold_init, final=_threshold(model)),
+                  **_cost(model, clock))
     if failure:
         record.update(status='failed', failure=failure)
     meta = dict(run_id=run_id, tier=tier, seed=int(seed), iter=iterations,

@@ -3,7 +3,7 @@
 #
 # Exposed to the other rule files (figures.smk included):
 #   REGISTRY       srtod.registry.Registry of configs/experiments.yaml
-#   TIER           'paper' | 'smoke' | 'tiny'
+#   TIER           'paper' | 'check' | 'smoke' | 'tiny'
 #   SEEDS          [0, ..., seeds-1]
 #   TABLES         selected table ids, registry order
 #   RUN_IDS        unique run ids of TABLES (with the baselines of their SR-TOD rows)
@@ -64,4 +64,5 @@ def job_resources(stage):
     return wf.resources(TIER, stage)
 
 
-FPS_RUNS = wf.fps_runs(REGISTRY, TABLES, RUN_IDS, config["fps"])
+# check tier: no FPS (2 iterations of random weights; its train.json has s/iter and memory)
+FPS_RUNS = [] if TIER == "check" else wf.fps_runs(REGISTRY, TABLES, RUN_IDS, config["fps"])

@@ -1,5 +1,6 @@
 # Data: one dataset folder per tier, data/<tier>/<dataset>/{train.json,test.json,images/}.
-# smoke and tiny make a synthetic stand-in of each dataset (srtod synth); paper converts the
+# smoke and tiny make a synthetic stand-in of each dataset (srtod synth); check makes 6 images of
+# the dataset's source size and gives them the dataset's classes (srtod.tiers); paper converts the
 # user's data={<dataset>: PATH} (srtod convert). Every dataset is then validated, and no training
 # starts before all datasets of the invocation are (the gate data_ready()).
 
@@ -35,13 +36,16 @@ else:
             "logs/{tier}/data/{dataset}/synth.log",
         params:
             out="data/{tier}/{dataset}",
-            options=lambda wc: wf.synth_options(wc.tier),
+            options=lambda wc: wf.synth_options(wc.tier, wc.dataset),
             seed=config["synth_seed"],
+            # check: the paper model's classes (srtod.tiers.label_check_data)
+            label=lambda wc: (f" && python -m srtod.tiers label-check-data data/{wc.tier}/"
+                              f"{wc.dataset} {wc.dataset}" if wc.tier == "check" else ""),
         resources:
             **job_resources("data"),
         shell:
-            "srtod synth {params.out} --profile {wildcards.dataset} --seed {params.seed} "
-            "{params.options} > {log} 2>&1"
+            "(srtod synth {params.out} --profile {wildcards.dataset} --seed {params.seed} "
+            "{params.options}{params.label}) > {log} 2>&1"
 
 
 rule srtod_validate:
