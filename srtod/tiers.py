@@ -41,8 +41,22 @@ from srtod.vocab import DATASET_SPECS, TIERS
 SYNTHETIC_DATASET = Path(__file__).resolve().parent.parent / 'configs' / 'mmdet' / 'datasets' / 'synthetic.py'
 
 
+class _SyntheticSplits:
+    """What ``srtod synth`` makes of a spec with ``train_images`` and ``test_images``."""
+
+    @property
+    def images(self) -> int:
+        """All synthetic images (``srtod synth --images``)."""
+        return self.train_images + self.test_images
+
+    @property
+    def test_fraction(self) -> float:
+        """``srtod synth --test-fraction``."""
+        return self.test_images / self.images
+
+
 @dataclasses.dataclass(frozen=True)
-class TierSpec:
+class TierSpec(_SyntheticSplits):
     """How a slim tier differs from the paper.
 
     Args:
@@ -77,16 +91,6 @@ class TierSpec:
     log_interval: int
     dyhead_blocks: int = 2
 
-    @property
-    def images(self) -> int:
-        """All synthetic images (``srtod synth --images``)."""
-        return self.train_images + self.test_images
-
-    @property
-    def test_fraction(self) -> float:
-        """``srtod synth --test-fraction``."""
-        return self.test_images / self.images
-
 
 #: The slim tiers (every tier of srtod.vocab.TIERS but ``paper``).
 TIER_SPECS = {
@@ -104,7 +108,7 @@ _BOTTLENECK_ONLY = ('DetectoRS_ResNet', 'TridentResNet')
 
 
 @dataclasses.dataclass(frozen=True)
-class CheckSpec:
+class CheckSpec(_SyntheticSplits):
     """The ``check`` tier: the paper config for a few iterations on synthetic images.
 
     Args:
@@ -116,14 +120,6 @@ class CheckSpec:
     max_iters: int = 2
     train_images: int = 4
     test_images: int = 2
-
-    @property
-    def images(self) -> int:
-        return self.train_images + self.test_images
-
-    @property
-    def test_fraction(self) -> float:
-        return self.test_images / self.images
 
 
 CHECK_SPEC = CheckSpec()
