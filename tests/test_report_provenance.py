@@ -1,6 +1,8 @@
 """srtod.engine.provenance: what every result records, and the work_dir of a changed config."""
 import json
 
+import pytest
+
 from srtod.engine.provenance import (claim_work_dir, config_hash, machine, machine_text,
                                      provenance, resolved_config_hash)
 
@@ -31,6 +33,19 @@ def test_provenance_of_a_registry_run_matches_the_workflow_param():
     assert prov['config_hash'] == resolved_config_hash(run, 'tiny', 1)
     assert resolved_config_hash(run, 'tiny', 0) != prov['config_hash']   # the seed is config
     assert provenance(cfg, None)['run_version'] is None
+
+
+@pytest.mark.parametrize('tier', ['smoke', 'paper'])
+def test_the_cached_hash_of_every_seed_equals_a_fresh_resolution(tier):
+    from srtod.engine import provenance as prov
+    from srtod.registry import resolve_config
+    runs = ('visdrone/faster_rcnn', 'aitod/detectors+srtod-pdm', 'droneswarms/rfla+srtod')
+    prov._SEED0_CONFIGS.clear()
+    for run in runs:
+        hashes = [resolved_config_hash(run, tier, seed) for seed in (2, 0, 1)]
+        assert len(set(hashes)) == 3
+        assert hashes == [config_hash(resolve_config(run, tier, seed)) for seed in (2, 0, 1)]
+    assert len(prov._SEED0_CONFIGS) == len(runs)   # one resolution per run, not per seed
 
 
 def _log():
