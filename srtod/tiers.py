@@ -14,8 +14,10 @@
   outputs equal the ResNet-18's; every neck, head, RoI and SR-TOD width set to ``width``;
   DyHead keeps 2 of its 6 blocks and TridentNet's C4 head pools RoIs to 7x7 (their CPU cost);
   the synthetic stand-in of the run's dataset (``data/<tier>/<dataset>``, one class, small
-  images); an iteration-based loop, evaluation at the end only, a checkpoint every few
-  iterations (so a killed run resumes), ``num_workers=0``; proposal counts and R-CNN samples
+  images); an iteration-based loop over an endless sampler (mmengine's InfiniteSampler: the
+  default sampler makes the loop sleep 2 s at every pass over the 96 images), no evaluation
+  during training (``srtod test`` evaluates), a checkpoint every few iterations (so a killed
+  run resumes), ``num_workers=0``; proposal counts and R-CNN samples
   capped for the small images, while the detections kept per image are not (the AI-TOD metric
   keeps up to 1500). Dataset rules of the paper config (anchor scales, T_init) are kept.
 - ``check``: the paper config unchanged in model, input size, data pipeline, batch per GPU and
@@ -94,9 +96,9 @@ class TierSpec(_SyntheticSplits):
 
 #: The slim tiers (every tier of srtod.vocab.TIERS but ``paper``).
 TIER_SPECS = {
-    'smoke': TierSpec(width=32, backbone_channels=32, fc_channels=128, image_size=(320, 192),
-                      train_images=96, test_images=32, max_iters=200, lr=0.02, warmup_iters=50,
-                      checkpoint_interval=50, proposals=300, rcnn_samples=64,
+    'smoke': TierSpec(width=32, backbone_channels=32, fc_channels=128, image_size=(224, 128),
+                      train_images=96, test_images=128, max_iters=200, lr=0.02, warmup_iters=50,
+                      checkpoint_interval=100, proposals=300, rcnn_samples=64,
                       log_interval=20),
     'tiny': TierSpec(width=32, backbone_channels=32, fc_channels=64, image_size=(160, 96), train_images=6,
                      test_images=2, max_iters=4, lr=0.01, warmup_iters=2,
@@ -305,7 +307,8 @@ def cap_proposals(model: dict, spec: TierSpec) -> None:
 def small_schedule(cfg, spec: TierSpec) -> None:
     """Iteration-based loop, short warm-up and two decays, checkpoints every few iterations."""
     n = spec.max_iters
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=n, val_interval=n)
+    # no validation: `srtod test` evaluates the final weights (the same test split)
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=n, val_interval=n, val_begin=n + 1)
     cfg.param_scheduler = [
         dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=spec.warmup_iters),
         dict(type='MultiStepLR', by_epoch=False, begin=0, end=n,
@@ -321,9 +324,10 @@ def small_schedule(cfg, spec: TierSpec) -> None:
     cfg.log_processor = dict(type='LogProcessor', window_size=spec.log_interval, by_epoch=False)
 
 
-#: the reconstruction head's learning rate in the slim tiers, as a multiple of the detector's
+#: the weight of L_rec in the slim tiers (1.0 in the paper tier, as the authors'): the head
+#: learns at 10x the step, and the backbone and neck learn to keep the image in P2
 #: (configs/experiments.yaml, tiers.smoke; docs/smoke-mechanism.md).
-REC_HEAD_LR_MULT = 10
+REC_LOSS_WEIGHT = 10.0
 #: its random initialisation in the slim tiers: He (Kaiming) normal, fan_in, for its ReLU convs.
 REC_HEAD_INIT = dict(type='Kaiming', mode='fan_in', nonlinearity='relu',
                      layer=['Conv2d', 'ConvTranspose2d'])
@@ -337,10 +341,10 @@ def slim_start(cfg, tier: str, results_root='results') -> None:
       ``init_cfg=dict(type='Pretrained', checkpoint=...)``, as the paper configs load ImageNet;
       only tiers in ``srtod.engine.pretrain.PRETRAINED_TIERS``. Every head stays random.
     - The reconstruction head (not PDM's predictor) starts from a He-normal random init
-      (:data:`REC_HEAD_INIT`) and trains at :data:`REC_HEAD_LR_MULT` times the detector's
-      learning rate (``paramwise_cfg.custom_keys``). It learns from L_rec alone; with PyTorch's
-      default init its activations shrink about 100x over its 7 ReLU convs, and in 200
-      iterations it never gets past the mean colour (docs/smoke-mechanism.md).
+      (:data:`REC_HEAD_INIT`), and L_rec weighs :data:`REC_LOSS_WEIGHT`. It learns from L_rec
+      alone; with PyTorch's default init its activations shrink about 100x over its 7 ReLU
+      convs, and in 200 iterations it never gets past the mean colour
+      (docs/smoke-mechanism.md).
     """
     from srtod.engine.pretrain import (PRETRAINED_TIERS, checkpoint_path, family_of,
                                        normalisation_of)
@@ -359,10 +363,8 @@ def slim_start(cfg, tier: str, results_root='results') -> None:
     if srtod and not srtod.get('predicted', False):
         srtod['rec_head'] = dict(srtod.get('rec_head') or dict(type='ReconstructionHead'),
                                  init_cfg=copy.deepcopy(REC_HEAD_INIT))
-        paramwise = dict(cfg.optim_wrapper.get('paramwise_cfg') or {})
-        paramwise['custom_keys'] = dict(paramwise.get('custom_keys') or {},
-                                        rec_head=dict(lr_mult=REC_HEAD_LR_MULT))
-        cfg.optim_wrapper['paramwise_cfg'] = paramwise
+        srtod['loss_rec'] = dict(srtod.get('loss_rec') or dict(type='mmdet.MSELoss'),
+                                 loss_weight=REC_LOSS_WEIGHT)
 
 
 @functools.lru_cache(maxsize=1)
@@ -383,6 +385,10 @@ def synthetic_data(cfg, spec: TierSpec) -> None:
         for step in cfg[key]['dataset']['pipeline']:
             if step['type'] == 'Resize':
                 step['scale'] = scale
+    # an endless sampler: mmengine's loop sleeps 2 s each time it restarts a finite one; every
+    # synthetic image has one size, so no aspect-ratio batches
+    cfg.train_dataloader['sampler'] = dict(type='InfiniteSampler', shuffle=True)
+    cfg.train_dataloader['batch_sampler'] = None
     cfg.image_scale = scale
 
 

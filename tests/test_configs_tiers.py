@@ -36,7 +36,10 @@ def test_slim_rules(tier):
         assert backbone.frozen_stages == -1
         assert backbone.depth == (50 if backbone.type != 'ResNet' else 18)
         assert cfg.train_cfg == dict(type='IterBasedTrainLoop', max_iters=spec.max_iters,
-                                     val_interval=spec.max_iters)
+                                     val_interval=spec.max_iters, val_begin=spec.max_iters + 1)
+        # an endless sampler (no 2 s sleep of mmengine's loop at each pass over the data)
+        assert cfg.train_dataloader.sampler == dict(type='InfiniteSampler', shuffle=True)
+        assert cfg.train_dataloader.batch_sampler is None
         assert cfg.default_hooks.checkpoint.interval == spec.checkpoint_interval
         assert cfg.train_dataloader.num_workers == 0
         assert cfg.train_dataloader.dataset.data_root == f'data/{tier}/{run.dataset}/'
@@ -103,6 +106,7 @@ def test_tiny_srtod_two_stage_trains_one_iteration(tmp_path):
                          work_dir=tmp_path / 'work', data_root=tmp_path / 'data')
     cfg.train_cfg.max_iters = 1
     cfg.train_cfg.val_interval = 1
+    cfg.train_cfg.val_begin = 1   # the tier does not validate; this test checks the metric too
     cfg.default_hooks.checkpoint.interval = 1
     torch.manual_seed(0)
     runner = Runner.from_cfg(cfg)

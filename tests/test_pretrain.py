@@ -154,7 +154,7 @@ def test_unknown_tier_or_family_is_refused(tmp_path):
 
 def test_slim_configs_load_the_pretrained_backbones():
     from srtod.registry import resolve_config
-    from srtod.tiers import REC_HEAD_INIT, REC_HEAD_LR_MULT
+    from srtod.tiers import REC_HEAD_INIT, REC_LOSS_WEIGHT
 
     def ckpt(name):
         return str(pretrain.checkpoint_path('smoke', *name.split('-')))
@@ -162,7 +162,9 @@ def test_slim_configs_load_the_pretrained_backbones():
     cfg = resolve_config('droneswarms/cascade_rcnn+srtod', 'smoke')
     assert cfg.model.backbone.init_cfg == dict(type='Pretrained', checkpoint=ckpt('resnet18-pytorch'))
     assert cfg.model.srtod.rec_head.init_cfg == REC_HEAD_INIT
-    assert cfg.optim_wrapper.paramwise_cfg.custom_keys.rec_head == dict(lr_mult=REC_HEAD_LR_MULT)
+    assert cfg.model.srtod.loss_rec == dict(type='mmdet.MSELoss', loss_weight=REC_LOSS_WEIGHT)
+    paper = resolve_config('droneswarms/cascade_rcnn+srtod', 'paper').model.srtod.loss_rec
+    assert REC_LOSS_WEIGHT != 1.0 and paper.loss_weight == 1.0   # the paper tier keeps 1.0
     # every other head stays at mmdet's random start
     assert cfg.model.rpn_head.get('init_cfg') == resolve_config(
         'droneswarms/cascade_rcnn+srtod', 'paper').model.rpn_head.get('init_cfg')
