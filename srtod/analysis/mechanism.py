@@ -18,6 +18,10 @@ learned nothing but the average colour:
 
 A predicted difference map (PDM) has no reconstruction: its PSNRs are None, its D is the
 predicted map and its reference is the pixel map of the constant reconstruction.
+
+Where it is measured: ``srtod test`` of every SR-TOD seed calls :func:`measure_mechanism` on the
+whole test split with the model it has just tested, and writes the result into metrics.json
+(srtod.engine.evaluate); separation.json (``srtod figures``) and runs.csv copy it from there.
 """
 from __future__ import annotations
 
