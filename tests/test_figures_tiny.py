@@ -132,6 +132,12 @@ def test_figures_for_a_tiny_run(tiny_run):
     alone = measure_mechanism(model, F.build_test_dataset(cfg))
     for key in MECHANISM_KEYS:
         assert mech[key] == pytest.approx(alone[key], abs=1e-6), key
+    assert mech['negative_pixels'] == sep['negative_pixels']   # every background pixel
+    # a bound on the pooled background: a uniform sample of it per image, the same for both maps
+    bounded = measure_mechanism(model, F.build_test_dataset(cfg), max_negatives=400)
+    assert bounded['negative_pixels'] == 400 and bounded['images'] == 4
+    assert bounded['rec_psnr'] == pytest.approx(mech['rec_psnr'])
+    assert 0.0 <= bounded['auc_all'] <= 1.0
     png = make_dataset_figure(TIER, [RUN])
     assert png.is_file() and png.read_bytes()[:4] == b'\x89PNG'
 
