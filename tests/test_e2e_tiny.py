@@ -45,6 +45,8 @@ def test_tiny_tier_table4_end_to_end(tiny_tier):
         assert (tmp_path / 'logs' / 'tiny' / run / 'seed0' / 'train.log').stat().st_size > 0
         metrics = json.loads((run_dir / 'metrics.json').read_text())
         assert metrics['status'] == 'ok' and metrics['test_provenance']['machine']['torch']
+        # srtod test measures the mechanism of each SR-TOD run; a baseline has none
+        assert ('mechanism' in metrics) == ('+srtod' in run), run
 
     runs = pd.read_csv(tmp_path / 'results' / 'tiny' / 'runs.csv')
     assert sorted(runs.run_id) == sorted(RUNS) and set(runs.seed) == {0}
@@ -58,6 +60,19 @@ def test_tiny_tier_table4_end_to_end(tiny_tier):
     assert runs.stale.isna().all() and runs.machine.notna().all()
     full = runs.set_index('run_id').loc['droneswarms/cascade_rcnn+srtod']
     assert full.threshold_init == pytest.approx(40 / 255, abs=1e-4)  # t starts at 40/255
+    # the mechanism of every SR-TOD seed comes from its metrics.json; separation.json (seed 0,
+    # srtod figures) holds the same figures
+    mechanism = runs.set_index('run_id')[['rec_psnr', 'rec_psnr_constant']]
+    for run in RUNS:
+        assert mechanism.loc[run].notna().all() == ('+srtod' in run), run
+    full_dir = tmp_path / 'results' / 'tiny' / 'droneswarms/cascade_rcnn+srtod' / 'seed0'
+    assert (json.loads((full_dir / 'separation.json').read_text())['mechanism']
+            == json.loads((full_dir / 'metrics.json').read_text())['mechanism'])
+    # the collected table beside the reports
+    copied = pd.read_csv(tmp_path / 'reports' / 'tiny' / 'runs.csv')
+    assert {'run_id', 'seed', 'status', 'AP', 'AP50', 'APvt', 'rec_psnr', 'rec_psnr_constant',
+            'auc_very_tiny', 'auc_very_tiny_constant'} <= set(copied.columns)
+    assert copied.equals(runs)
 
     reports = tmp_path / 'reports' / 'tiny'
     table = (reports / 'T4.md').read_text()

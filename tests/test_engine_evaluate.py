@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import subprocess
 import sys
@@ -161,3 +162,71 @@ def test_config_hash_ignores_where_a_run_writes(trained):
     assert config_hash(changed) != config_hash(cfg)
     record = json.loads((trained[1] / 'train.json').read_text())
     assert record['config_hash'] == config_hash(cfg)
+
+
+TINY_SRTOD, TINY_BASE = 'droneswarms/cascade_rcnn+srtod', 'droneswarms/cascade_rcnn'
+
+
+@pytest.fixture(scope='module')
+def tiny_tier_runs(tmp_path_factory):
+    """A tiny-tier SR-TOD run and its baseline, seed 0, as `srtod train` leaves them (its
+    checkpoint: the tier's model at its initialisation; the tiny tier trains from scratch), on
+    the tier's synthetic DroneSwarms stand-in (2 test images, as the tier makes)."""
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+
+    from srtod.registry import resolve_config
+    from srtod.tiers import TIER_SPECS
+    root = tmp_path_factory.mktemp('tiny_tier')
+    spec = TIER_SPECS['tiny']
+    data = root / 'data' / 'tiny' / 'droneswarms'
+    from srtod.cli import main
+    assert main(['synth', str(data), '--images', str(spec.images), '--width',
+                 str(spec.image_size[0]), '--height', str(spec.image_size[1]),
+                 '--test-fraction', str(spec.test_fraction), '--profile', 'droneswarms']) == 0
+    init_default_scope('mmdet')
+    for run_id in (TINY_SRTOD, TINY_BASE):
+        run_dir = run_directory(root / 'results', 'tiny', run_id, 0)
+        run_dir.mkdir(parents=True)
+        torch.manual_seed(0)
+        model = MODELS.build(resolve_config(run_id, 'tiny', data_root=data).model)
+        model.init_weights()
+        torch.save({'state_dict': model.state_dict(), 'meta': {}}, run_dir / 'checkpoint.pth')
+        (run_dir / 'train.json').write_text(json.dumps(dict(
+            status='ok', run_id=run_id, tier='tiny', seed=0)))
+    return root
+
+
+def test_cli_test_measures_the_mechanism_of_an_srtod_run(tiny_tier_runs, monkeypatch):
+    from srtod.analysis.mechanism import MECHANISM_KEYS
+    from srtod.cli import main
+    monkeypatch.chdir(tiny_tier_runs)     # data/tiny/droneswarms of the tier
+    for run_id in (TINY_SRTOD, TINY_BASE):
+        assert main(['test', run_id, '--tier', 'tiny', '--threads', '1', '--results',
+                     'results']) == 0
+    metrics = json.loads((run_directory(tiny_tier_runs / 'results', 'tiny', TINY_SRTOD, 0)
+                          / 'metrics.json').read_text())
+    assert metrics['status'] == 'ok' and 'AP' in metrics['metrics']
+    mech = metrics['mechanism']
+    test_json = json.loads((tiny_tier_runs / 'data/tiny/droneswarms/test.json').read_text())
+    assert mech['images'] == len(test_json['images']) == 2      # the whole test split
+    assert set(MECHANISM_KEYS) <= set(mech)
+    for key in ('rec_psnr', 'rec_psnr_constant'):
+        assert math.isfinite(mech[key]) and 0 < mech[key] < 100, (key, mech[key])
+    assert mech['rec_psnr_gain'] == pytest.approx(mech['rec_psnr'] - mech['rec_psnr_constant'])
+    assert 0 < mech['objects_all'] <= len(test_json['annotations'])
+    assert 0.0 <= mech['auc_all'] <= 1.0 and 0.0 <= mech['auc_all_constant'] <= 1.0
+    assert metrics['mechanism_wall_time_s'] > 0
+    # a baseline carries no mechanism (the key is absent)
+    base = json.loads((run_directory(tiny_tier_runs / 'results', 'tiny', TINY_BASE, 0)
+                       / 'metrics.json').read_text())
+    assert base['status'] == 'ok' and 'mechanism' not in base
+
+
+def test_failed_srtod_run_has_no_mechanism(tmp_path):
+    run_dir = tmp_path / 'run'
+    run_dir.mkdir()
+    (run_dir / 'train.json').write_text(json.dumps(dict(
+        status='failed', failure=dict(reason='loss is NaN', iteration=1))))
+    record = test_run(dict(), run_dir, run_id=TINY_SRTOD, tier='tiny', seed=0)
+    assert record['status'] == 'failed' and 'mechanism' not in record

@@ -60,6 +60,11 @@ def test_figures_for_a_tiny_run(tiny_run):
     from srtod.analysis.figure_commands import (FIGURE_FILES, PANEL_FILE, make_dataset_figure,
                                                 make_figures)
     root, coco = tiny_run
+    import srtod.registry as registry
+    from srtod.engine.evaluate import test_run
+    # srtod test measures the mechanism (metrics.json); the figures copy it
+    tested = test_run(registry.resolve_config(RUN, TIER), registry.run_dir(TIER, RUN, 0),
+                      run_id=RUN, tier=TIER, seed=0)
     result = make_figures(RUN, TIER, seed=0, images=4, figure_images=2, crop=32, device='cpu')
     out = root / 'reports' / TIER / 'figures' / RUN
     for name in FIGURE_FILES:
@@ -104,9 +109,12 @@ def test_figures_for_a_tiny_run(tiny_run):
     assert set(saved['feature_contrast']) == {'p2_before', 'p2_after', 'baseline_p2'}
     assert all(v is not None and v > 0 for v in saved['feature_contrast'].values())
     assert result['separation'] == sep
-    # the mechanism, measured in the same pass over the same 4 test images
+    # the mechanism: metrics.json's, measured by srtod test on the same 4 test images
     from srtod.analysis.mechanism import MECHANISM_KEYS, measure_mechanism
     mech = saved['mechanism']
+    assert mech == tested['mechanism']
+    assert mech == json.loads((root / 'results' / TIER / RUN / 'seed0' / 'metrics.json')
+                              .read_text())['mechanism']
     assert set(MECHANISM_KEYS) <= set(mech) and mech['images'] == 4
     assert mech['objects_all'] == len(coco['annotations'])
     assert mech['objects_very_tiny'] == expect_vt
@@ -118,13 +126,18 @@ def test_figures_for_a_tiny_run(tiny_run):
     # the pixel map of the constant reconstruction is the learning-free `constant` reference
     assert mech['auc_all_constant'] == pytest.approx(
         saved['separation_reference']['constant']['buckets']['all']['auc'], abs=1e-6)
-    import srtod.registry as registry
     from srtod.analysis import figures as F
     cfg = registry.resolve_config(RUN, TIER)
     model = F.build_model(cfg, registry.run_dir(TIER, RUN, 0) / 'checkpoint.pth', 'cpu')
     alone = measure_mechanism(model, F.build_test_dataset(cfg))
     for key in MECHANISM_KEYS:
         assert mech[key] == pytest.approx(alone[key], abs=1e-6), key
+    assert mech['negative_pixels'] == sep['negative_pixels']   # every background pixel
+    # a bound on the pooled background: a uniform sample of it per image, the same for both maps
+    bounded = measure_mechanism(model, F.build_test_dataset(cfg), max_negatives=400)
+    assert bounded['negative_pixels'] == 400 and bounded['images'] == 4
+    assert bounded['rec_psnr'] == pytest.approx(mech['rec_psnr'])
+    assert 0.0 <= bounded['auc_all'] <= 1.0
     png = make_dataset_figure(TIER, [RUN])
     assert png.is_file() and png.read_bytes()[:4] == b'\x89PNG'
 

@@ -196,31 +196,34 @@ def test_panels_of_an_older_srtod_figures_are_not_shown(tmp_path):
     assert load_panel('tiny', FULL, tmp_path) is None
 
 
-def test_mechanism_table_from_separation_json(tmp_path, registry):
-    """separation.json of each seed -> runs.csv (collect) -> the Mechanism table of T4."""
+def test_mechanism_table_from_metrics_json(tmp_path, registry):
+    """metrics.json of each seed (srtod test) -> runs.csv (collect) -> the Mechanism table of
+    T4: medians over seeds, gains the medians of the per-seed gains."""
     import json
 
     from srtod.analysis.collect import collect_runs
-    figures = {FULL: [(24.0, 20.0, 0.90, 0.70, 0.80, 0.60), (26.0, 21.0, 0.80, 0.70, 0.84, 0.62)],
+    figures = {FULL: [(24.0, 20.0, 0.90, 0.70, 0.80, 0.60), (26.0, 21.0, 0.80, 0.70, 0.84, 0.62),
+                      (30.0, 20.0, 0.85, 0.75, 0.90, 0.70)],
                RH: [(22.0, 20.0, 0.65, 0.70, 0.70, 0.60)]}
     for run_id in (BASE, RH, FULL):
         for seed, values in enumerate(figures.get(run_id, [None])):
             d = tmp_path / 'results' / 'tiny' / run_id / f'seed{seed}'
             d.mkdir(parents=True)
             (d / 'train.json').write_text(json.dumps(dict(status='ok', seed=seed)))
-            (d / 'metrics.json').write_text(json.dumps(dict(status='ok', metrics=dict(AP=20.0))))
+            metrics = dict(status='ok', metrics=dict(AP=20.0))
             if values is not None:
                 keys = ('rec_psnr', 'rec_psnr_constant', 'auc_very_tiny',
                         'auc_very_tiny_constant', 'auc_all', 'auc_all_constant')
-                (d / 'separation.json').write_text(json.dumps(
-                    dict(status='ok', mechanism=dict(zip(keys, values)))))
+                metrics['mechanism'] = dict(zip(keys, values))
+            (d / 'metrics.json').write_text(json.dumps(metrics))
     runs = collect_runs(registry, 'tiny', tmp_path / 'results', run_ids=[BASE, RH, FULL])
     write_reports(registry, runs, 'tiny', ['T4'], tmp_path / 'reports',
                   results_root=tmp_path / 'results')
     text = (tmp_path / 'reports' / 'T4.md').read_text(encoding='utf-8')
     mech = _table_rows(text, 'Mechanism')
     assert set(mech) == {'RH', 'RH + DGFE'}     # the SR-TOD rows only, not the baseline
-    assert mech['RH + DGFE'][1:] == [f'`{FULL}`', '2', '25.00', '20.50', '0.850', '0.700',
-                                     '0.820', '0.610']
-    assert mech['RH'][1:] == [f'`{RH}`', '1', '22.00', '20.00', '0.650', '0.700', '0.700',
-                              '0.600']
+    # PSNR gains per seed 4, 5, 10 -> median +5.00; AUC gains 0.20, 0.10, 0.10 -> +0.100
+    assert mech['RH + DGFE'][1:] == [f'`{FULL}`', '3', '26.00', '20.00', '+5.00', '0.850',
+                                     '0.700', '+0.100', '0.840', '0.620']
+    assert mech['RH'][1:] == [f'`{RH}`', '1', '22.00', '20.00', '+2.00', '0.650', '0.700',
+                              '-0.050', '0.700', '0.600']

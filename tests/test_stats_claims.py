@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from srtod.analysis import claims, stats
+from srtod.errors import InputError
 from srtod.registry import load_registry
 
 TIER = 'tiny'
@@ -199,17 +200,22 @@ MECH_RUN = 'droneswarms/cascade_rcnn+srtod'
 
 def _mechanism_runs(root, per_seed, run_id=MECH_RUN):
     """Fabricated result files of ``run_id``, one seed per (rec PSNR, constant PSNR, AUC very
-    tiny, constant AUC) of ``per_seed``, collected into runs.csv rows as `srtod collect` does."""
+    tiny, constant AUC) of ``per_seed`` in metrics.json's ``mechanism`` (as `srtod test` writes
+    it), collected into runs.csv rows as `srtod collect` does."""
     from srtod.analysis.collect import collect_runs
     for seed, (p, pc, a, ac) in enumerate(per_seed):
         d = root / TIER / run_id / f'seed{seed}'
         d.mkdir(parents=True)
         (d / 'train.json').write_text(json.dumps(dict(status='ok', run_id=run_id, seed=seed)))
-        (d / 'metrics.json').write_text(json.dumps(dict(status='ok', metrics=dict(AP=30.0))))
+        (d / 'metrics.json').write_text(json.dumps(dict(
+            status='ok', metrics=dict(AP=30.0), mechanism=dict(
+                images=10, rec_psnr=p, rec_psnr_constant=pc, rec_psnr_gain=p - pc,
+                auc_very_tiny=a, auc_very_tiny_constant=ac, auc_very_tiny_gain=a - ac,
+                auc_all=0.8, auc_all_constant=0.6, auc_all_gain=0.2))))
+        # a separation.json (seed 0, `srtod figures`) with other figures is not read
         (d / 'separation.json').write_text(json.dumps(dict(status='ok', mechanism=dict(
-            images=10, rec_psnr=p, rec_psnr_constant=pc, rec_psnr_gain=p - pc,
-            auc_very_tiny=a, auc_very_tiny_constant=ac, auc_very_tiny_gain=a - ac,
-            auc_all=0.8, auc_all_constant=0.6, auc_all_gain=0.2))))
+            rec_psnr=-1.0, rec_psnr_constant=-1.0, auc_very_tiny=0.0,
+            auc_very_tiny_constant=0.0))))
     return collect_runs(load_registry(), TIER, root, run_ids=[run_id])
 
 
@@ -218,7 +224,7 @@ def _mechanism(runs):
     return claims.evaluate(claim, claims.Evidence(TIER, runs, load_registry(), n=10))
 
 
-def test_collect_keeps_the_mechanism_of_separation_json(tmp_path):
+def test_collect_keeps_the_mechanism_of_every_seeds_metrics_json(tmp_path):
     runs = _mechanism_runs(tmp_path, [(24.0, 20.0, 0.9, 0.7), (25.0, 20.5, 0.85, 0.7)])
     assert list(runs['seed']) == [0, 1] and set(runs['status']) == {'ok'}
     assert list(runs['rec_psnr']) == [24.0, 25.0]
@@ -226,6 +232,18 @@ def test_collect_keeps_the_mechanism_of_separation_json(tmp_path):
     assert list(runs['auc_very_tiny']) == [0.9, 0.85]
     assert list(runs['auc_very_tiny_constant']) == [0.7, 0.7]
     assert list(runs['AP']) == [30.0, 30.0]
+    # a baseline's metrics.json has no mechanism: its row's mechanism columns are empty
+    from srtod.analysis.collect import MECHANISM_COLUMNS, run_record
+    base = tmp_path / TIER / 'droneswarms/cascade_rcnn' / 'seed0'
+    base.mkdir(parents=True)
+    (base / 'train.json').write_text(json.dumps(dict(status='ok', seed=0)))
+    (base / 'metrics.json').write_text(json.dumps(dict(status='ok', metrics=dict(AP=20.0))))
+    row = run_record(base)
+    assert row['AP'] == 20.0 and all(math.isnan(row[c]) for c in MECHANISM_COLUMNS)
+    (base / 'metrics.json').write_text(json.dumps(dict(status='ok', mechanism=[1, 2])))
+    with pytest.raises(InputError, match='mechanism') as err:
+        run_record(base)
+    assert str(base / 'metrics.json') in str(err.value)
 
 
 @pytest.mark.parametrize('per_seed,expected', [
@@ -247,14 +265,19 @@ def test_mechanism_claim_verdicts(tmp_path, per_seed, expected):
     auc_gain = np.median([a - ac for _, _, a, ac in per_seed])
     assert row['PSNR gain (median)'] == f'{psnr_gain:+.2f}'
     assert row['AUC gain (median)'] == f'{auc_gain:+.3f}'
-    assert row['mean colour PSNR'] == f'{np.mean([pc for _, pc, _, _ in per_seed]):.2f}'
+    # medians over seeds, and the number of seeds
+    assert row['rec PSNR (dB)'] == f'{np.median([p for p, _, _, _ in per_seed]):.2f}'
+    assert row['mean colour PSNR'] == f'{np.median([pc for _, pc, _, _ in per_seed]):.2f}'
+    assert row['AUC very tiny: D'] == f'{np.median([a for _, _, a, _ in per_seed]):.3f}'
+    assert row['constant map'] == f'{np.median([ac for _, _, _, ac in per_seed]):.3f}'
     assert f'PSNR {psnr_gain:+.2f} dB, AUC very tiny {auc_gain:+.3f}' in found.figure
+    assert f'on {len(per_seed)} seeds each' in found.figure
 
 
 def test_mechanism_claim_without_measurement(world):
     # runs.csv rows of SR-TOD runs but no separation.json: nothing to judge
     found = _mechanism(world['runs'])
-    assert found.verdict == 'not measured' and 'srtod figures' in found.figure
+    assert found.verdict == 'not measured' and 'srtod test' in found.figure
     text = claims.render_claims(TIER, world['runs'], world['registry'], n=50,
                                 results_root=world['root'], loader=world['loader'])
     line = next(v for k, v in _summary_lines(text).items() if k.startswith('The mechanism'))

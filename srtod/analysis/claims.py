@@ -21,9 +21,10 @@ separation that does not beat the learning-free reference maps (image contrast) 
 bucket is only ``partly supported``. The threshold
 claim is ``not supported`` when every run's t changed by its dataset's common factor, i.e. by
 SGD's weight decay alone (sign() passes no gradient to t).
-The mechanism claim takes, per SR-TOD run with a mechanism measurement (runs.csv), the gains
-over the mean-colour reconstruction in every seed: the PSNR gain of the reconstruction and the
-AUC gain of D on very tiny objects. A run reads ``too few seeds`` under ``stats.MIN_SEEDS``
+The mechanism claim takes, per SR-TOD run with a mechanism measurement (runs.csv, from the
+metrics.json that ``srtod test`` writes for every seed), the gains over the mean-colour
+reconstruction in every seed: the PSNR gain of the reconstruction and the AUC gain of D on very
+tiny objects. A run reads ``too few seeds`` under ``stats.MIN_SEEDS``
 seeds, ``supported`` when both gains are above zero in every seed, ``not supported`` when the
 median of either is not above zero, else ``partly supported`` (a predicted map, which has no
 reconstruction, is judged on the AUC gain alone). The claim is ``too few seeds`` when any
@@ -404,6 +405,7 @@ def _anchors_claim(claim: Claim, ev: Evidence) -> Finding:
 
 MECHANISM_EVIDENCE = ['run', 'seeds', 'rec PSNR (dB)', 'mean colour PSNR', 'PSNR gain (median)',
                       'AUC very tiny: D', 'constant map', 'AUC gain (median)', 'verdict']
+#: The evidence columns are medians over the seeds of a run (the gains: of the per-seed gains).
 
 
 def _mechanism_run_verdict(group) -> tuple[str, float, float]:
@@ -426,32 +428,33 @@ def _mechanism_run_verdict(group) -> tuple[str, float, float]:
 def _mechanism_claim(claim: Claim, ev: Evidence) -> Finding:
     """Does the reconstruction learn more than the mean colour, and does D separate very tiny
     objects better than the constant reconstruction's map (module docstring, Verdicts)?"""
-    from srtod.analysis.figure_commands import FIGURES_SEED
     from srtod.analysis.mechanism import seed_table
     table = seed_table(ev.runs)
     table = table[table['run_id'].str.contains('+srtod', regex=False)]
-    rows, verdicts, psnr_med, auc_med = [], [], [], []
+    rows, verdicts, psnr_med, auc_med, seeds = [], [], [], [], []
     for run_id, group in table.groupby('run_id', sort=True):
         verdict, dpsnr, dauc = _mechanism_run_verdict(group)
         verdicts.append(verdict)
         psnr_med.append(dpsnr)
         auc_med.append(dauc)
-        rows.append([f'`{run_id}`', len(group), fmt(group['rec_psnr'].mean(), 2),
-                     fmt(group['rec_psnr_constant'].mean(), 2), fmt(dpsnr, 2, True),
-                     fmt(group['auc_very_tiny'].mean(), 3),
-                     fmt(group['auc_very_tiny_constant'].mean(), 3), fmt(dauc, 3, True),
+        if verdict != 'not measured':
+            seeds.append(len(group))
+        rows.append([f'`{run_id}`', len(group), fmt(group['rec_psnr'].median(), 2),
+                     fmt(group['rec_psnr_constant'].median(), 2), fmt(dpsnr, 2, True),
+                     fmt(group['auc_very_tiny'].median(), 3),
+                     fmt(group['auc_very_tiny_constant'].median(), 3), fmt(dauc, 3, True),
                      verdict])
     frame = pd.DataFrame(rows, columns=MECHANISM_EVIDENCE)
-    note = ('Per run: the mean over seeds of the reconstruction\'s PSNR, of the PSNR of the '
+    note = ('Per run: the median over seeds of the reconstruction\'s PSNR, of the PSNR of the '
             'per-image mean colour (the best constant image) and of the AUC of D and of the '
             'constant reconstruction\'s map on very tiny objects; the gains are the medians over '
-            'seeds of the per-seed differences. From separation.json (`srtod figures`) of each '
-            'seed measured, via runs.csv; the workflow measures seed '
-            f'{FIGURES_SEED} of each run.')
+            'seeds of the per-seed differences. Measured on the whole test split of every seed '
+            'by `srtod test` (metrics.json), via runs.csv; a run with fewer than '
+            f'{stats.MIN_SEEDS} seeds reads too few seeds.')
     measured = [v for v in verdicts if v != 'not measured']
     if not measured:
         return Finding('not measured', 'no mechanism measurement in runs.csv (run `srtod '
-                       'figures` for the SR-TOD runs, then `srtod collect`)', frame, note)
+                       'test` for the SR-TOD runs, then `srtod collect`)', frame, note)
     up = sum(v == 'supported' for v in measured)
     if 'too few seeds' in measured:
         verdict = 'too few seeds'
@@ -466,9 +469,11 @@ def _mechanism_claim(claim: Claim, ev: Evidence) -> Finding:
         values = [v for v in values if math.isfinite(v)]
         return float(np.median(values)) if values else math.nan
 
+    low, high = min(seeds), max(seeds)
     figure = (f'median gain over the mean colour: PSNR {fmt(median(psnr_med), 2, True)} dB, '
               f'AUC very tiny {fmt(median(auc_med), 3, True)}; supported in {up} of '
-              f'{len(measured)} runs')
+              f'{len(measured)} runs, on {low if low == high else f"{low}-{high}"} '
+              f'seed{"s" if high != 1 else ""} each')
     few = sum(v == 'too few seeds' for v in measured)
     if few:
         figure += f' ({few} with too few seeds)'

@@ -1,11 +1,13 @@
 """Collect: every run of a tier, read from its result files, into one pandas table.
 
-``results/<tier>/<run id>/seed<S>/{train,metrics,fps,separation}.json`` ->
-``results/<tier>/runs.csv``, one row per (run id, seed). Of an SR-TOD run's separation.json
-(``srtod figures``) the row keeps the mechanism figures (``MECHANISM_COLUMNS``, see
-srtod.analysis.mechanism); they are empty where no separation.json of that seed exists. A run whose training, test or FPS measurement failed (a model failure,
-see docs/architecture.md) is a row with ``status`` ``failed`` and the reason in ``failure``; a run
-whose training finished but whose test has not run yet is ``incomplete``.
+``results/<tier>/<run id>/seed<S>/{train,metrics,fps}.json`` -> ``results/<tier>/runs.csv``, one
+row per (run id, seed). Of an SR-TOD run's metrics.json (``srtod test`` measures the mechanism
+of every seed, srtod.engine.evaluate) the row keeps the mechanism figures
+(``MECHANISM_COLUMNS``, see srtod.analysis.mechanism); they are empty where that metrics.json
+has none (a baseline, a failed run, or a test by older code). A run whose training, test or
+FPS measurement failed (a model failure, see docs/architecture.md) is a row with ``status``
+``failed`` and the reason in ``failure``; a run whose training finished but whose test has not
+run yet is ``incomplete``.
 
 Provenance. Each row carries what made it (``config_hash``, ``run_version``, ``code_version`` and
 ``machine`` of the training; ``test_code_version`` and ``test_machine`` of the test). Given the
@@ -27,7 +29,7 @@ from srtod.errors import InputError
 from srtod.io import atomic_open
 from srtod.vocab import METRIC_KEYS
 
-#: The mechanism figures of separation.json's ``mechanism`` that runs.csv keeps (NaN when absent).
+#: The mechanism figures of metrics.json's ``mechanism`` that runs.csv keeps (NaN when absent).
 MECHANISM_COLUMNS = ('rec_psnr', 'rec_psnr_constant', 'auc_very_tiny', 'auc_very_tiny_constant',
                      'auc_all', 'auc_all_constant')
 
@@ -113,7 +115,6 @@ def run_record(run_dir: Path, run=None, tier: str | None = None) -> dict | None:
         return None
     metrics = read_result(run_dir / 'metrics.json')
     fps = read_result(run_dir / 'fps.json')
-    separation = read_result(run_dir / 'separation.json')
     seed_match = _SEED_DIR.match(run_dir.name)
     rec = {key: math.nan for key in RUN_COLUMNS}
     rec.update(
@@ -138,12 +139,15 @@ def run_record(run_dir: Path, run=None, tier: str | None = None) -> dict | None:
             key = key.split('/', 1)[1] if key.startswith('aitod/') else key
             if key in METRIC_KEYS:
                 rec[key] = _number(value)
+        mechanism = metrics.get('mechanism') or {}
+        if not isinstance(mechanism, dict):
+            raise InputError('expected `mechanism` to be an object (srtod test writes '
+                             'MechanismAccumulator.result()) or absent',
+                             path=run_dir / 'metrics.json')
+        rec.update({key: _number(mechanism.get(key)) for key in MECHANISM_COLUMNS})
     if fps is not None and fps.get('status') != STATUS_FAILED:
         rec.update(fps=_number(fps.get('fps')), fps_device=fps.get('device'),
                    fps_images=_number(fps.get('images')))
-    if separation is not None and separation.get('status') == STATUS_OK:
-        mechanism = separation.get('mechanism') or {}
-        rec.update({key: _number(mechanism.get(key)) for key in MECHANISM_COLUMNS})
     for stage, obj in (('train', train), ('test', metrics), ('fps', fps)):
         if obj is not None and obj.get('status') == STATUS_FAILED:
             rec.update(status=STATUS_FAILED, failure_stage=stage, failure=_failure_reason(obj))

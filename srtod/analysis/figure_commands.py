@@ -4,6 +4,9 @@
 runs it on test images and writes, under ``reports/<tier>/figures/<run id>/``, the paper's
 Fig. 1, 3 and 4 as PNGs, and to ``results/<tier>/<run id>/seed<S>/`` the measured separation
 (``separation.json``) and ``figure_panel.npz`` (the crop that supplement Fig. 1 reuses).
+separation.json's ``mechanism`` is copied from that seed's metrics.json, where ``srtod test``
+measured it on the whole test split (srtod.engine.evaluate): one measurement, so runs.csv and
+separation.json cannot disagree, and the figures pass does not pay for it a second time.
 ``srtod figures --tier T --datasets RUN_ID ...`` draws supplement Fig. 1 from those runs' panels.
 ``srtod claims --tier T`` writes ``reports/<tier>/claims.md`` (srtod.analysis.claims).
 """
@@ -122,15 +125,10 @@ class _Measurements:
     """Pools the separation of D (pixel, high-frequency, learning-free references), the P2
     feature contrast and the images with the most tiny objects over the test images."""
 
-    def __init__(self, keep: int, diff_module=None):
-        from srtod.analysis.mechanism import MechanismAccumulator
+    def __init__(self, keep: int):
         from srtod.analysis.separation import SeparationAccumulator
         self._acc = SeparationAccumulator
         self.keep = keep
-        # the mechanism (srtod.analysis.mechanism), fed in the same pass over the test images;
-        # diff_module: the run's difference-map module, None for a predicted map (PDM)
-        self.mechanism = MechanismAccumulator()
-        self.diff_module = diff_module
         self.diff = self.highfreq = None
         self.reference: dict = {}
         self.contrast = {'p2_before': [], 'p2_after': [], 'baseline_p2': []}
@@ -138,7 +136,6 @@ class _Measurements:
 
     def add(self, m) -> None:
         from srtod.analysis import figures as F
-        from srtod.analysis.mechanism import constant_map
         from srtod.analysis.separation import feature_contrast, reference_maps
         if self.diff is None:
             self.diff, self.highfreq = self._acc(m.threshold), self._acc(None)
@@ -148,9 +145,6 @@ class _Measurements:
         for name, ref in reference_maps(m.image).items():
             self.reference.setdefault(name, self._acc(None)).add(
                 ref, m.boxes, m.areas, m.ignore_boxes)
-        self.mechanism.add(m.image, m.reconstruction, m.diff_map,
-                           constant_map(m.image, self.diff_module), m.boxes, m.areas,
-                           m.ignore_boxes)
         for key, feat in (('p2_before', m.feat), ('p2_after', m.feat_enhanced),
                           ('baseline_p2', m.baseline_feat)):
             if feat is not None and len(m.boxes):
@@ -166,8 +160,8 @@ class _Measurements:
         return {k: ratio(v) for k, v in self.contrast.items()}
 
 
-def _measure(extractor, count: int, keep: int, diff_module=None) -> _Measurements:
-    found = _Measurements(keep, diff_module)
+def _measure(extractor, count: int, keep: int) -> _Measurements:
+    found = _Measurements(keep)
     for index in range(count):
         found.add(extractor(index))
     return found
@@ -196,7 +190,24 @@ SEPARATION_METHOD = (
     'learning-free maps (constant: |I - mean colour|, local_contrast: |I - 9x9 box mean|); '
     'feature_contrast: mean over images of mean|P2| inside GT boxes / outside; mechanism: '
     'PSNR of the reconstruction and of the per-image mean colour, and the AUC of D and of the '
-    'map the mean-colour reconstruction gives, per size bucket (srtod.analysis.mechanism).')
+    'map the mean-colour reconstruction gives, per size bucket (srtod.analysis.mechanism), on '
+    'every test image, copied from metrics.json of the same seed (srtod test).')
+
+
+def read_mechanism(tier: str, run_id: str, seed: int) -> dict | None:
+    """The mechanism ``srtod test`` wrote into metrics.json of a seed; None without one.
+
+    Raises:
+        InputError: metrics.json is not a JSON object, or its ``mechanism`` not an object.
+    """
+    from srtod.analysis.collect import read_result
+    path = _run_dir(tier, run_id, seed) / 'metrics.json'
+    metrics = read_result(path) or {}
+    mechanism = metrics.get('mechanism')
+    if mechanism is not None and not isinstance(mechanism, dict):
+        raise InputError('expected `mechanism` to be an object (srtod test writes it) or absent',
+                         path=path)
+    return mechanism
 
 
 def make_figures(run_id: str, tier: str, seed: int = 0, images: int = 100,
@@ -215,7 +226,8 @@ def make_figures(run_id: str, tier: str, seed: int = 0, images: int = 100,
         reports_root: the folder holding ``<tier>/figures``.
 
     Returns:
-        The separation.json object.
+        The separation.json object; its ``mechanism`` is that of metrics.json of the same seed
+        (None when it has none: test the run first, ``srtod test``).
     """
     import torch
 
@@ -239,8 +251,7 @@ def make_figures(run_id: str, tier: str, seed: int = 0, images: int = 100,
     count = min(images, len(extractor))
     if count == 0:
         raise InputError(f'the test set of {run_id} ({tier}) has no images')
-    module = None if getattr(model, 'srtod_predicted', False) else model.diff_map
-    found = _measure(extractor, count, figure_images, module)
+    found = _measure(extractor, count, figure_images)
     threshold = _draw(found, out_dir, rdir, run_id, f'{run_id} ({tier}, seed {seed})', crop)
     result.update(
         images=count, device=device, threshold_model=threshold,
@@ -248,8 +259,8 @@ def make_figures(run_id: str, tier: str, seed: int = 0, images: int = 100,
         separation_highfreq=found.highfreq.result() if found.highfreq.images else None,
         separation_reference={name: a.result() for name, a in found.reference.items()},
         highfreq_cutoff=HF_CUTOFF, baseline=run.baseline if baseline_model else None,
-        feature_contrast=found.feature_contrast(), mechanism=found.mechanism.result(),
-        method=SEPARATION_METHOD)
+        feature_contrast=found.feature_contrast(),
+        mechanism=read_mechanism(tier, run_id, seed), method=SEPARATION_METHOD)
     write_json(rdir / 'separation.json', result)
     return result
 
@@ -295,6 +306,8 @@ def _figures(args) -> int:
         hit = 'n/a' if b['hit_rate'] is None else f"{b['hit_rate']:.3f}"
         print(f'{name:10s} objects {b["objects"]:6d}  AUC {auc}  hit rate {hit}')
     mech = result.get('mechanism') or {}
+    if not mech and result.get('status') == 'ok':
+        print('mechanism: none in metrics.json of this seed; run `srtod test` first')
     if mech:
         from srtod.analysis.format import fmt
         print(f'reconstruction PSNR {fmt(mech["rec_psnr"], 2)} dB, mean colour '

@@ -18,6 +18,10 @@ learned nothing but the average colour:
 
 A predicted difference map (PDM) has no reconstruction: its PSNRs are None, its D is the
 predicted map and its reference is the pixel map of the constant reconstruction.
+
+Where it is measured: ``srtod test`` of every SR-TOD seed calls :func:`measure_mechanism` on the
+whole test split with the model it has just tested, and writes the result into metrics.json
+(srtod.engine.evaluate); separation.json (``srtod figures``) and runs.csv copy it from there.
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ from srtod.analysis.separation import BUCKET_NAMES, SeparationAccumulator
 from srtod.errors import InputError
 
 __all__ = ['psnr', 'constant_reconstruction', 'constant_map', 'MechanismAccumulator',
-           'measure_mechanism', 'MECHANISM_KEYS', 'GAIN_COLUMNS', 'seed_table']
+           'measure_mechanism', 'MECHANISM_KEYS', 'MAX_NEGATIVES', 'GAIN_COLUMNS', 'seed_table']
 
 #: the flat keys of :meth:`MechanismAccumulator.result` besides ``images``.
 MECHANISM_KEYS = (('rec_psnr', 'rec_psnr_constant', 'rec_psnr_gain')
@@ -121,7 +125,8 @@ class MechanismAccumulator:
             self._psnr_constant.append(psnr(constant_reconstruction(img), img))
 
     def result(self) -> dict:
-        """``images`` and the :data:`MECHANISM_KEYS` (None where not measurable)."""
+        """``images``, ``negative_pixels`` (background pixels the AUCs pooled), the
+        :data:`MECHANISM_KEYS` (None where not measurable) and ``objects_<bucket>``."""
         def mean(values):
             finite = [v for v in values if math.isfinite(v)]
             return float(np.mean(finite)) if finite else None
@@ -133,7 +138,9 @@ class MechanismAccumulator:
         out = dict(images=self.images, rec_psnr=mean(self._psnr),
                    rec_psnr_constant=mean(self._psnr_constant))
         out['rec_psnr_gain'] = diff(out['rec_psnr'], out['rec_psnr_constant'])
-        d, c = self.d.result()['buckets'], self.constant.result()['buckets']
+        d_result = self.d.result()
+        out['negative_pixels'] = d_result['negative_pixels']   # the background the AUCs pool
+        d, c = d_result['buckets'], self.constant.result()['buckets']
         for name in BUCKET_NAMES + ('all',):
             auc, ref = d[name]['auc'], c[name]['auc']
             out[f'auc_{name}'] = auc
@@ -143,7 +150,15 @@ class MechanismAccumulator:
         return out
 
 
-def measure_mechanism(model, dataset, images: int | None = None) -> dict:
+#: Background pixels the AUCs of :func:`measure_mechanism` keep per map over the whole test
+#: split (float32: 80 MB each for D and the constant map). A split whose pixels fit keeps them all
+#: (the smoke tier: 128 images of 320 x 192 = 7.9 M); a larger one keeps a uniform sample of
+#: ``MAX_NEGATIVES // images`` (at most 200,000) per image, the same pixels for both maps.
+MAX_NEGATIVES = 20_000_000
+
+
+def measure_mechanism(model, dataset, images: int | None = None,
+                      max_negatives: int = MAX_NEGATIVES) -> dict:
     """The mechanism figures of a trained SR-TOD detector on a test dataset.
 
     Args:
@@ -151,6 +166,8 @@ def measure_mechanism(model, dataset, images: int | None = None) -> dict:
             :func:`srtod.analysis.figures.build_model`.
         dataset: its test dataset (:func:`srtod.analysis.figures.build_test_dataset`).
         images: how many test images (the first ones); all when None.
+        max_negatives: background pixels kept for each map's AUCs over all images
+            (:data:`MAX_NEGATIVES`); memory stays bounded on a test split of any size.
 
     Returns:
         :meth:`MechanismAccumulator.result`.
@@ -162,7 +179,7 @@ def measure_mechanism(model, dataset, images: int | None = None) -> dict:
     if count == 0:
         raise InputError('the test dataset has no images; the mechanism needs at least one')
     module = None if getattr(model, 'srtod_predicted', False) else model.diff_map
-    acc = MechanismAccumulator()
+    acc = MechanismAccumulator(max(1, min(200_000, int(max_negatives) // count)))
     for index in range(count):
         m = extractor(index)
         acc.add(m.image, m.reconstruction, m.diff_map, constant_map(m.image, module), m.boxes,

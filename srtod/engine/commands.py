@@ -85,6 +85,14 @@ def _test(args) -> int:
     if record['status'] == 'ok':
         shown = ', '.join(f'{k} {v:.1f}' for k, v in record['metrics'].items())
         print(f'srtod test: {args.run_id}: {shown}')
+        mech = record.get('mechanism')
+        if mech is not None:
+            from srtod.analysis.format import fmt
+            print(f'srtod test: {args.run_id}: mechanism on {mech["images"]} test images in '
+                  f'{record["mechanism_wall_time_s"]:.1f} s: reconstruction PSNR '
+                  f'{fmt(mech["rec_psnr"], 2)} dB, mean colour {fmt(mech["rec_psnr_constant"], 2)}'
+                  f' dB; AUC very tiny D {fmt(mech["auc_very_tiny"], 3)}, constant map '
+                  f'{fmt(mech["auc_very_tiny_constant"], 3)}')
     else:
         print(f'srtod test: {args.run_id}: training failed, metrics.json marks it failed',
               file=sys.stderr)
@@ -113,7 +121,9 @@ def add_commands(subparsers) -> None:
                             'tier, 1 at smoke and tiny')
     train.set_defaults(func=_train)
 
-    test = subparsers.add_parser('test', help='evaluate one trained run -> metrics.json')
+    test = subparsers.add_parser(
+        'test', help='evaluate one trained run -> metrics.json (with the mechanism of an SR-TOD '
+                     'run: reconstruction PSNR and difference-map AUC, srtod.analysis.mechanism)')
     _common(test)
     test.add_argument('--checkpoint', default=None, metavar='PATH',
                       help='weights to test (default: <run dir>/checkpoint.pth); loaded safely')

@@ -2,6 +2,10 @@
 
 Both read ``train.json`` first: a run that failed in training (NaN/inf loss) gets result files
 with ``status: failed`` and no numbers, as docs/architecture.md ("Failures") fixes.
+
+``metrics.json`` of an SR-TOD run also holds its mechanism (:mod:`srtod.analysis.mechanism`),
+measured by the same process on the whole test split right after mmengine's test loop, so that
+every seed of every SR-TOD run has it.
 """
 from __future__ import annotations
 
@@ -66,6 +70,30 @@ def _set_records_path(evaluator, records_path: Path):
     return evaluator
 
 
+def _unwrapped(model):
+    """The detector inside mmengine's (distributed) wrapper, if any."""
+    return model.module if hasattr(model, 'module') else model
+
+
+def _is_srtod(model) -> bool:
+    """Whether a built detector carries SR-TOD (an SR-TOD detector with an ``srtod`` config)."""
+    return bool(getattr(model, 'with_srtod', False)) and hasattr(model, 'srtod_maps')
+
+
+def _mechanism(runner) -> tuple[dict, float]:
+    """The mechanism of the runner's tested model on its whole test split, and its seconds.
+
+    The model and the test dataset are those the test loop just used (eval mode, same
+    weights, same pipeline); one image at a time, as ``srtod figures`` sees them.
+    """
+    from srtod.analysis.mechanism import measure_mechanism
+    start = time.perf_counter()
+    model = _unwrapped(runner.model).eval()
+    with torch.no_grad():
+        result = measure_mechanism(model, runner.test_dataloader.dataset)
+    return result, time.perf_counter() - start
+
+
 def test_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str | None = None,
              seed: int = 0, checkpoint: str | Path | None = None) -> dict:
     """Run mmengine's test loop on a trained run and write ``metrics.json`` atomically.
@@ -82,7 +110,11 @@ def test_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str |
 
     Returns:
         The metrics.json record: train.json's fields, ``status``, ``metrics`` (keys without the
-        evaluator prefix, e.g. ``AP``, ``APvt``), ``threshold`` and ``checkpoint``.
+        evaluator prefix, e.g. ``AP``, ``APvt``), ``threshold``, ``checkpoint`` and
+        ``test_wall_time_s`` (the test loop). For an SR-TOD model (``with_srtod``: run ids with
+        ``+srtod``) also ``mechanism``, :meth:`srtod.analysis.mechanism.MechanismAccumulator.
+        result` on every test image, and ``mechanism_wall_time_s``. The ``mechanism`` key is
+        absent for a baseline run and for a run whose training failed (``status: failed``).
     """
     run_dir = Path(run_dir)
     train = read_train_record(run_dir)
@@ -108,13 +140,16 @@ def test_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str |
     metrics = {key.split('/', 1)[-1]: float(value) for key, value in raw.items()
                if isinstance(value, (int, float))}
     threshold = (train or {}).get('threshold')
+    model = _unwrapped(runner.model)
     if threshold is None:
-        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
         getter = getattr(model, 'srtod_threshold', None)
         value = getter() if getter is not None else None
         threshold = dict(init=None, final=None if value is None else float(value))
     record.update(status='ok', metrics=metrics, threshold=threshold, checkpoint=str(ckpt),
                   test_wall_time_s=round(wall, 3))
+    if _is_srtod(model):
+        mechanism, seconds = _mechanism(runner)
+        record.update(mechanism=mechanism, mechanism_wall_time_s=round(seconds, 3))
     write_json(run_dir / 'metrics.json', record)
     return record
 

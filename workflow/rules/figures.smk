@@ -1,5 +1,6 @@
 # Figures and claims: for every SR-TOD run (seed 0) the paper's Fig. 1, 3 and 4 and the measured
-# separation of its difference map (separation.json); supplement Fig. 1 across the datasets of
+# separation of its difference map (separation.json, whose `mechanism` is copied from the seed's
+# metrics.json: srtod test measures it in every seed); supplement Fig. 1 across the datasets of
 # the tier; then reports/<tier>/claims.md (and html/claims.html), the paper's claims with this
 # run's evidence. Every figure goes into `snakemake --report` with its caption
 # (workflow/report/*.rst).
@@ -27,6 +28,7 @@ rule srtod_figures:
     input:
         record=f"results/{{tier}}/{{run}}/seed{FIGURES_SEED}/train.json",
         weights=f"results/{{tier}}/{{run}}/seed{FIGURES_SEED}/checkpoint.pth",
+        metrics=f"results/{{tier}}/{{run}}/seed{FIGURES_SEED}/metrics.json",
         baseline=figures_baseline,
     output:
         figures=[

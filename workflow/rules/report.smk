@@ -1,7 +1,8 @@
 # Collect and report: every run of the tier in one table (results/<tier>/runs.csv, with the
-# mechanism of each SR-TOD run's separation.json, so collect waits for srtod_figures), then
-# reports/<tier>/index.md and one markdown file per selected table with its figures, and an HTML
-# copy of each page (reports/<tier>/html/, figures inlined) for `snakemake --report`.
+# mechanism that srtod test wrote into each SR-TOD seed's metrics.json), then
+# reports/<tier>/index.md and one markdown file per selected table with its figures, an HTML
+# copy of each page (reports/<tier>/html/, figures inlined) for `snakemake --report`, and the
+# collected table beside the reports (reports/<tier>/runs.csv, a copy of results/<tier>/runs.csv).
 # A table report shows the figure panels of its SR-TOD runs (figure_panel.npz of seed 0, made
 # by srtod_figures) and the index supplement Fig. 1 (srtod_figures_datasets): both are inputs,
 # so every image a page shows exists. Logic: srtod/analysis/{collect,report,html}.py.
@@ -11,7 +12,7 @@ PANEL_TABLES = srtod_tables(REGISTRY, TABLES)
 
 
 # The check tier (2 iterations of random weights) draws no figures: its reports show the
-# panels as not measured, and collect does not wait for separation.json.
+# panels as not measured.
 FIGURES_DRAWN = TIER != "check"
 
 
@@ -27,19 +28,11 @@ def report_datasets_figure(wildcards):
     return [f"{REPORTS}/figures/{DATASETS_FIGURE}"] if SRTOD_RUNS and FIGURES_DRAWN else []
 
 
-def collect_separation(wildcards):
-    """separation.json of the SR-TOD runs (srtod_figures): runs.csv keeps their mechanism."""
-    if not FIGURES_DRAWN:
-        return []
-    return [f"{run_dir(run, FIGURES_SEED)}/separation.json" for run in SRTOD_RUNS]
-
-
 rule srtod_collect:
     input:
         run_files("train.json"),
         run_files("metrics.json"),
         run_files("fps.json", FPS_RUNS),
-        collect_separation,
     output:
         report(
             "results/{tier}/runs.csv",
@@ -59,6 +52,7 @@ rule srtod_report:
         datasets_figure=report_datasets_figure,
     output:
         index="reports/{tier}/index.md",
+        runs="reports/{tier}/runs.csv",
         tables=expand("reports/{{tier}}/{table}.md", table=TABLES),
         index_html=report(
             "reports/{tier}/html/index.html",
@@ -102,13 +96,14 @@ rule srtod_report:
         seeds=len(SEEDS),
     shell:
         "srtod report --tier {wildcards.tier} --tables {params.tables} --seeds {params.seeds} "
-        "--runs {input.runs} --out reports/{wildcards.tier} > {log} 2>&1"
+        "--runs {input.runs} --out reports/{wildcards.tier} > {log} 2>&1 "
+        "&& cp {input.runs:q} {output.runs:q}"
 
 
 # Every file the invocation is for: Snakemake only checks the outputs something asks for, so a
 # table added to a later invocation (its report, its runs) is listed here explicitly.
 REPORT_TARGETS = (
-    [f"{REPORTS}/index.md", f"{REPORTS}/html/index.html"]
+    [f"{REPORTS}/index.md", f"{REPORTS}/runs.csv", f"{REPORTS}/html/index.html"]
     + [f"{REPORTS}/{table}.md" for table in TABLES]
     + [f"{REPORTS}/html/{table}.html" for table in TABLES]
     + [f"{REPORTS}/figures/{table}_published_vs_reproduced.png" for table in TABLES]

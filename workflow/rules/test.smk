@@ -1,7 +1,9 @@
 # Test: AI-TOD metrics of the final weights on the test split -> metrics.json, and the
 # per-image evaluation records (records.npz, beside it, not declared: a failed run has none)
-# that the statistics bootstrap over. A run whose training failed gets a metrics.json with
-# status 'failed'.
+# that the statistics bootstrap over. For an SR-TOD run metrics.json also holds the mechanism
+# (reconstruction PSNR, difference-map AUC against the mean-colour reconstruction; srtod.analysis.
+# mechanism) on the whole test split, measured in the same job with the loaded model, in every
+# seed. A run whose training failed gets a metrics.json with status 'failed'.
 
 
 rule aitod_eval:
