@@ -350,6 +350,16 @@ def job_counts(workflow) -> dict | None:
         return None
 
 
+def _cpu(who: str) -> float:
+    """CPU seconds (user + system) of this process (``self``: Snakemake itself, with the
+    ``run:`` rules it runs in-process) or of its finished child processes (``children``: the
+    local jobs; under a cluster executor, only its submit and status commands)."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF if who == 'self' else resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def record_invocation(tier: str, cores, jobs: dict | None, seeds: int,
                       root: str | Path = '.', now: float | None = None) -> Path:
     """Record that a workflow invocation starts now (the Snakefile's onstart handler).
@@ -378,8 +388,8 @@ def record_invocation(tier: str, cores, jobs: dict | None, seeds: int,
         'tier': tier, 'started': _utc(now), 'started_unix': now, 'cores': cores,
         'seeds': seeds, 'jobs': None if jobs is None else sum(jobs.values()),
         'jobs_by_rule': jobs, 'host': socket.gethostname(), 'pid': os.getpid(),
-        'argv': sys.argv, 'finished': None, 'finished_unix': None, 'wall_s': None,
-        'status': 'running'})
+        'argv': sys.argv, 'snakemake_cpu_s_at_start': round(_cpu('self'), 2),
+        'finished': None, 'finished_unix': None, 'wall_s': None, 'status': 'running'})
     return path
 
 
@@ -396,7 +406,9 @@ def finish_invocation(tier: str, status: str, root: str | Path = '.',
         return None
     now = time.time() if now is None else now
     record.update(finished=_utc(now), finished_unix=now,
-                  wall_s=round(now - record['started_unix'], 1), status=status)
+                  wall_s=round(now - record['started_unix'], 1), status=status,
+                  snakemake_cpu_s=round(_cpu('self'), 2),
+                  children_cpu_s=round(_cpu('children'), 2))
     write_json(invocation_path(tier, root), record)
     return record
 
@@ -420,6 +432,24 @@ def read_invocation(tier: str, root: str | Path = '.') -> dict | None:
         raise InputError('expected the record of a workflow invocation with started_unix',
                          path=path)
     return record
+
+
+def _alive(record: dict) -> bool:
+    """Whether the invocation of a record without an end still runs (False only when its
+    process, on this host, is known to be gone)."""
+    import os
+    import socket
+
+    pid = record.get('pid')
+    if record.get('host') != socket.gethostname() or not isinstance(pid, int):
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def wall_time_text(record: dict | None, runs: int, now: float | None = None) -> str:
@@ -447,6 +477,10 @@ def wall_time_text(record: dict | None, runs: int, now: float | None = None) -> 
                 f'workflow invocation, which started at {record["started"]} and ended '
                 f'({record.get("status")}) after {wall / 60:.1f} min.' if wall is not None else
                 f'Wall time: this report was written by hand at {_utc(now)}.')
+    if not _alive(record):
+        return (f'Wall time: not measured; this report was written at {_utc(now)}, and the last '
+                f'workflow invocation, which started at {record["started"]}, was stopped before '
+                'it ended (no end recorded, its process is gone).')
     minutes = (now - record['started_unix']) / 60
     jobs = record.get('jobs_by_rule')
     cores = record.get('cores')
