@@ -33,7 +33,8 @@ def last_run(tmp_path):
     rec.update(snakemake_cpu_s=30.0, children_cpu_s=900.0)   # the getrusage figures, fixed
     (tmp_path / 'logs' / 'smoke' / 'workflow.json').write_text(json.dumps(rec))
     bench_file(tmp_path, 'smoke', 'srtod_synth/droneswarms.tsv', 10.0, 8.0, mtime=1010)
-    bench_file(tmp_path, 'smoke', 'srtod_data_ready/all.tsv', 0.2, 'NA', rss='NA', mtime=1020)
+    # the in-process data gate: Snakemake's own CPU and RSS, not counted as the job's
+    bench_file(tmp_path, 'smoke', 'srtod_data_ready/all.tsv', 0.2, 4.0, rss='500', mtime=1020)
     bench_file(tmp_path, 'smoke', 'mmdet_train/droneswarms/cascade_rcnn/seed0.tsv', 300.0,
                290.0, rss='800', mtime=1400)
     bench_file(tmp_path, 'smoke', 'mmdet_train/droneswarms/cascade_rcnn/seed1.tsv', 200.0,
@@ -98,7 +99,7 @@ def test_breakdown_from_benchmark_files(last_run, capsys):
     assert table['data'][1:] == ['2', '10.2', '8.0', '5.1', '4.0']
     assert table['all'][2:] == ['6', '560.2', '528.0', '93.4', '88.0']
     text = '\n'.join(lines)
-    assert '1 jobs ended before Snakemake sampled their CPU time' in text
+    assert '1 jobs without a CPU time of their own' in text
     # 5 jobs with a process of their own (not the in-process data gate) x 4 s CPU; 4 model
     # jobs x 6 s CPU = 24 s, 5% of the jobs' 528 s
     assert 'x 5 jobs with a process of their own = 8 s wall, 20 s CPU' in text

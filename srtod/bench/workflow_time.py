@@ -52,7 +52,8 @@ MODEL_RULES = ('srtod_pretrain', 'mmdet_train', 'aitod_eval', 'srtod_fps', 'srto
 #: registry's config resolution; the config's custom_imports: srtod.models and mmdet.models).
 MODEL_JOB_IMPORTS = ('srtod.engine.train', 'srtod.registry', 'srtod.models', 'mmdet.models')
 
-#: Rules that run inside Snakemake's process (``run:``): no process of their own to start.
+#: Rules that run inside Snakemake's process (``run:``): no process of their own to start, and
+#: their benchmark's cpu_time and max_rss are Snakemake's (so they are not counted as the job's).
 IN_PROCESS_RULES = ('srtod_data_ready',)
 
 
@@ -65,7 +66,7 @@ class RuleTime:
     wall_s: float = 0.0
     cpu_s: float = 0.0
     max_rss_mb: float = math.nan
-    cpu_missing: int = 0   # jobs whose cpu_time is NA (ended before Snakemake's first sample)
+    cpu_missing: int = 0   # jobs without a CPU time of their own (NA, or run in-process)
     files: list = field(default_factory=list)
 
     @property
@@ -124,6 +125,8 @@ def collect(tier: str, root: str | Path = '.', since: float | None = None
             continue
         rule = path.relative_to(base).parts[0]
         rec = read_benchmark(path)
+        if rule in IN_PROCESS_RULES:   # Snakemake measured its own process: not the job's
+            rec.update(cpu_time=None, max_rss=None)
         r = rules.setdefault(rule, RuleTime(rule))
         r.jobs += 1
         r.wall_s += rec['s']
@@ -210,8 +213,9 @@ def breakdown(rules: dict[str, RuleTime], fixed: dict[str, tuple[float, float]] 
     lines.append(_row(('all jobs', '', jobs, _f(wall), _f(cpu), _f(wall / jobs) if jobs else '–',
                        _f(cpu / jobs) if jobs else '–', ''), widths))
     if missing:
-        lines.append(f'({missing} jobs ended before Snakemake sampled their CPU time: counted '
-                     'as 0 CPU s)')
+        lines.append(f'({missing} jobs without a CPU time of their own, counted as 0 CPU s: '
+                     'ended before Snakemake sampled it, or ran inside Snakemake\'s process ('
+                     f'{", ".join(IN_PROCESS_RULES)}), whose benchmark measures Snakemake)')
     if fixed is not None:
         shell_jobs = sum(r.jobs for r in ordered if r.rule not in IN_PROCESS_RULES)
         model_jobs = sum(r.jobs for r in ordered if r.rule in MODEL_RULES)
