@@ -7,16 +7,25 @@
 #   snakemake --profile profiles/slurm --config tier=paper "data={droneswarms: /data/DS}"
 #
 # Results land in results/<tier>/, reports in reports/<tier>/, logs in logs/<tier>/
-# (docs/workflow.md). Stages: workflow/rules/{data,pretrain,train,test,bench,report,figures}.smk.
+# (docs/workflow.md); each job's wall and CPU time in benchmarks/<tier>/<rule>/, the invocation's
+# start, cores, jobs and wall time in logs/<tier>/workflow.json (`make bench` reads both). Stages: workflow/rules/{data,pretrain,train,test,bench,report,figures}.smk.
 from snakemake.utils import min_version, validate
 
-from srtod.workflow import check_config_keys, normalize_config
+from srtod.workflow import (
+    check_config_keys,
+    finish_invocation,
+    job_counts,
+    normalize_config,
+    record_invocation,
+    tier_defaults,
+)
 
 min_version("9.0")
 
 normalize_config(config)  # tables=T1,T2 (and data.<dataset> keys) into the schema's shape
 check_config_keys(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
 validate(config, "workflow/schemas/config.schema.yaml")
+tier_defaults(config)  # seeds: per tier (srtod.vocab.TIER_SEEDS) unless --config seeds=N
 
 
 report: "workflow/report/workflow.rst"
@@ -47,3 +56,18 @@ rule all:
         REPORT_TARGETS,
         FIGURES_TARGETS if config["tier"] != "check" else [],
     default_target: True
+
+
+# The invocation's record (srtod.workflow.record_invocation): when it started, on how many cores,
+# which jobs it runs; index.md states the minutes from this start to the report, and
+# `python -m srtod.bench workflow_time` the invocation's wall time. Not run by a dry run.
+onstart:
+    record_invocation(config["tier"], workflow.cores, job_counts(workflow), config["seeds"])
+
+
+onsuccess:
+    finish_invocation(config["tier"], "ok")
+
+
+onerror:
+    finish_invocation(config["tier"], "failed")

@@ -22,6 +22,12 @@ from pathlib import Path
 #: (srtod/tiers.py), to prove the configs end to end and measure their cost.
 TIERS = ('paper', 'check', 'smoke', 'tiny')
 
+#: Seeds per run of each tier when ``--config seeds=N`` is not given (the workflow's default,
+#: srtod.workflow.tier_defaults). smoke: 3, the fewest on which a verdict on a published gain is
+#: given (srtod.analysis.stats.MIN_SEEDS; issue 10 item 3); paper: 1, each seed costs GPU-days;
+#: tiny: 1, it tests the workflow; check: 1, it proves the configs.
+TIER_SEEDS = {'paper': 1, 'check': 1, 'smoke': 3, 'tiny': 1}
+
 
 @dataclasses.dataclass(frozen=True)
 class SynthProfile:

@@ -14,12 +14,23 @@ import shlex
 from pathlib import Path
 
 from srtod.errors import InputError
-from srtod.vocab import DATASET_SPECS, DATASETS, TIERS, fill_schema, srtod_run_of_control
+from srtod.vocab import (DATASET_SPECS, DATASETS, TIER_SEEDS, TIERS, fill_schema,
+                         srtod_run_of_control)
 
-__all__ = ['DATASETS', 'PAPER_SOURCES', 'TIERS', 'TIER_RESOURCES', 'alternation',
-           'check_config_keys', 'convert_options', 'datasets_of', 'fps_runs', 'normalize_config',
-           'paper_sources', 'resources', 'select_runs', 'select_tables', 'stage_images',
-           'stage_split', 'synth_options', 'write_data_ready']
+__all__ = ['BENCHMARKS_ROOT', 'DATASETS', 'INVOCATION_FILE', 'PAPER_SOURCES', 'TIERS',
+           'TIER_RESOURCES', 'alternation', 'check_config_keys', 'convert_options',
+           'datasets_of', 'finish_invocation', 'fps_runs', 'invocation_path', 'job_counts',
+           'normalize_config', 'paper_sources', 'read_invocation', 'record_invocation',
+           'resources', 'select_runs', 'select_tables', 'stage_images', 'stage_split',
+           'synth_options', 'tier_defaults', 'wall_time_text', 'write_data_ready']
+
+#: Snakemake's ``benchmark:`` file of every job: ``benchmarks/<tier>/<rule>/<wildcards>.tsv``
+#: (wall s, cpu_time, max_rss, ...), read by ``python -m srtod.bench workflow_time``.
+BENCHMARKS_ROOT = 'benchmarks'
+
+#: The record of the tier's current or last workflow invocation, written by the Snakefile's
+#: onstart handler and completed by onsuccess/onerror (:func:`record_invocation`).
+INVOCATION_FILE = 'logs/{tier}/workflow.json'
 
 #: What the paper tier expects under ``data.<dataset>=PATH`` (:attr:`DatasetSpec.paper_sources`
 #: of srtod.vocab): per split, the argument of ``srtod convert`` and the image folder the
@@ -69,6 +80,19 @@ def normalize_config(config: dict) -> dict:
         for name, path in list(data.items()):
             if path is not None and not isinstance(path, str):
                 data[name] = str(path)
+    return config
+
+
+def tier_defaults(config: dict) -> dict:
+    """Fill in, in place, the defaults that depend on the tier, after the schema's validation
+    (which sets ``tier``): ``seeds`` from :data:`srtod.vocab.TIER_SEEDS` (smoke 3, every other
+    tier 1) unless ``--config seeds=N`` gave it.
+
+    Returns:
+        The same dict.
+    """
+    if config.get('seeds') is None:
+        config['seeds'] = TIER_SEEDS[config['tier']]
     return config
 
 
@@ -301,6 +325,181 @@ def fps_runs(registry, tables, run_ids, which: str) -> list[str]:
         return list(run_ids)
     wanted = [t for t in tables if 'FPS' in (registry.tables[t].columns or ())]
     return select_runs(registry, wanted)
+
+
+def invocation_path(tier: str, root: str | Path = '.') -> Path:
+    """``logs/<tier>/workflow.json`` under ``root`` (the workflow's working directory)."""
+    return Path(root) / INVOCATION_FILE.format(tier=tier)
+
+
+def _utc(ts: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime(
+        '%Y-%m-%d %H:%M:%S UTC')
+
+
+def job_counts(workflow) -> dict | None:
+    """Rule name -> jobs the invocation runs (Snakemake's DAG, as in its "Job stats" table),
+    or None when this Snakemake's DAG does not tell (its API is internal)."""
+    from collections import Counter
+
+    try:
+        return dict(Counter(job.rule.name for job in workflow.dag.needrun_jobs()))
+    except Exception:   # an internal API: the count is a nicety, never a failure
+        return None
+
+
+def _cpu(who: str) -> float:
+    """CPU seconds (user + system) of this process (``self``: Snakemake itself, with the
+    ``run:`` rules it runs in-process) or of its finished child processes (``children``: the
+    local jobs; under a cluster executor, only its submit and status commands)."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF if who == 'self' else resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def record_invocation(tier: str, cores, jobs: dict | None, seeds: int,
+                      root: str | Path = '.', now: float | None = None) -> Path:
+    """Record that a workflow invocation starts now (the Snakefile's onstart handler).
+
+    Args:
+        tier: the tier.
+        cores: Snakemake's cores (``workflow.cores``).
+        jobs: rule name -> jobs of that rule this invocation will run (None: not known).
+        seeds: seeds per run.
+        root: the working directory.
+        now: the start time (time.time(); default now).
+
+    Returns:
+        The path of the record (``logs/<tier>/workflow.json``), which replaces the previous one.
+    """
+    import os
+    import socket
+    import sys
+    import time
+
+    from srtod.io import write_json
+
+    now = time.time() if now is None else now
+    path = invocation_path(tier, root)
+    write_json(path, {
+        'tier': tier, 'started': _utc(now), 'started_unix': now, 'cores': cores,
+        'seeds': seeds, 'jobs': None if jobs is None else sum(jobs.values()),
+        'jobs_by_rule': jobs, 'host': socket.gethostname(), 'pid': os.getpid(),
+        'argv': sys.argv, 'snakemake_cpu_s_at_start': round(_cpu('self'), 2),
+        'finished': None, 'finished_unix': None, 'wall_s': None, 'status': 'running'})
+    return path
+
+
+def finish_invocation(tier: str, status: str, root: str | Path = '.',
+                      now: float | None = None) -> dict | None:
+    """Complete the record of :func:`record_invocation` (onsuccess: ``ok``, onerror:
+    ``failed``) with the end time and the measured wall time; None when there is no record."""
+    import time
+
+    from srtod.io import write_json
+
+    record = read_invocation(tier, root)
+    if record is None:
+        return None
+    now = time.time() if now is None else now
+    record.update(finished=_utc(now), finished_unix=now,
+                  wall_s=round(now - record['started_unix'], 1), status=status,
+                  snakemake_cpu_s=round(_cpu('self'), 2),
+                  children_cpu_s=round(_cpu('children'), 2))
+    write_json(invocation_path(tier, root), record)
+    return record
+
+
+def read_invocation(tier: str, root: str | Path = '.') -> dict | None:
+    """The tier's invocation record, or None when there is none.
+
+    Raises:
+        InputError: a record that is not JSON or lacks ``started_unix``.
+    """
+    import json
+
+    path = invocation_path(tier, root)
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding='utf-8'))
+    except json.JSONDecodeError as err:
+        raise InputError(f'not JSON ({err.msg})', path=path, line=err.lineno) from None
+    if not isinstance(record, dict) or not isinstance(record.get('started_unix'), (int, float)):
+        raise InputError('expected the record of a workflow invocation with started_unix',
+                         path=path)
+    return record
+
+
+def _alive(record: dict) -> bool:
+    """Whether the invocation of a record without an end still runs (False only when its
+    process, on this host, is known to be gone)."""
+    import os
+    import socket
+
+    pid = record.get('pid')
+    if record.get('host') != socket.gethostname() or not isinstance(pid, int):
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def wall_time_text(record: dict | None, runs: int, now: float | None = None) -> str:
+    """The sentence of index.md that says how long the workflow invocation behind it took.
+
+    Measured, never estimated: the minutes from the invocation's start (onstart) to ``now``,
+    when the report is written, and how many of the report's ``runs`` (run x seed) that
+    invocation trained (its ``mmdet_train`` jobs). A report rewritten by an invocation that
+    trained fewer says so: the time of earlier invocations is not known here.
+
+    Args:
+        record: :func:`read_invocation`'s record, or None.
+        runs: the trainings (run x seed) the report shows.
+        now: when the report is written (default now).
+    """
+    import time
+
+    if record is None:
+        return ('Wall time: not measured (no `logs/<tier>/workflow.json`: this report was not '
+                'written by a workflow invocation).')
+    now = time.time() if now is None else now
+    if record.get('finished_unix') is not None:
+        wall = record.get('wall_s')
+        return (f'Wall time: this report was written by hand at {_utc(now)}, after the last '
+                f'workflow invocation, which started at {record["started"]} and ended '
+                f'({record.get("status")}) after {wall / 60:.1f} min.' if wall is not None else
+                f'Wall time: this report was written by hand at {_utc(now)}.')
+    if not _alive(record):
+        return (f'Wall time: not measured; this report was written at {_utc(now)}, and the last '
+                f'workflow invocation, which started at {record["started"]}, was stopped before '
+                'it ended (no end recorded, its process is gone).')
+    minutes = (now - record['started_unix']) / 60
+    jobs = record.get('jobs_by_rule')
+    cores = record.get('cores')
+    on_cores = f' on {cores} cores' if cores else ''
+    n_jobs = f' with {record["jobs"]} jobs' if record.get('jobs') is not None else ''
+    head = (f'Wall time: made by a workflow invocation that started at {record["started"]}'
+            f'{on_cores}{n_jobs} and wrote this report at {_utc(now)}, after {minutes:.1f} min')
+    if jobs is None:
+        return head + '; how many of its runs it trained is not recorded.'
+    trained = jobs.get('mmdet_train', 0)
+    if trained >= runs:
+        pretrain = jobs.get('srtod_pretrain', 0)
+        return (head + f'; it trained all {runs} runs (run x seed) shown'
+                + (f', after pretraining {pretrain} backbones' if pretrain else '') + '.')
+    if trained == 0:
+        return (head + f'; it trained none of the {runs} runs shown, which come from earlier '
+                'invocations whose wall time is not counted here.')
+    return (head + f'; it trained {trained} of the {runs} runs shown, the others come from '
+            'earlier invocations whose wall time is not counted here.')
 
 
 def main(argv=None) -> int:

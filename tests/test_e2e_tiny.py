@@ -110,6 +110,38 @@ def test_tiny_tier_table4_end_to_end(tiny_tier):
                        'visdrone/cascade_rcnn+srtod-thr_none'}
 
 
+def test_every_job_is_benchmarked_and_the_index_states_the_wall_time(tiny_tier, capsys):
+    from srtod.bench import workflow_time
+
+    bench = tiny_tier / 'benchmarks' / 'tiny'
+    expected = {'srtod_synth/droneswarms.tsv', 'srtod_validate/droneswarms.tsv',
+                'srtod_data_ready/all.tsv', 'srtod_figures_datasets/all.tsv',
+                'srtod_collect/all.tsv', 'srtod_report/all.tsv', 'srtod_claims/all.tsv'}
+    expected |= {f'{rule}/{run}/seed0.tsv' for rule in ('mmdet_train', 'aitod_eval')
+                 for run in RUNS}
+    expected |= {f'srtod_figures/{run}.tsv' for run in RUNS[1:]}   # the SR-TOD runs
+    assert {p.relative_to(bench).as_posix() for p in bench.rglob('*.tsv')} == expected
+    train = pd.read_csv(bench / 'mmdet_train' / RUNS[0] / 'seed0.tsv', sep='\t')
+    assert train.s.iloc[0] > 0 and train.max_rss.iloc[0] > 0   # Snakemake 9's columns
+
+    record = json.loads((tiny_tier / 'logs' / 'tiny' / 'workflow.json').read_text())
+    assert record['status'] == 'ok' and record['cores'] == 2 and record['seeds'] == 1
+    assert record['jobs_by_rule']['mmdet_train'] == 3 and record['jobs'] == 16
+    assert 0 < record['wall_s'] and record['children_cpu_s'] > record['snakemake_cpu_s'] > 0
+    index = (tiny_tier / 'reports' / 'tiny' / 'index.md').read_text()
+    line = next(x for x in index.splitlines() if x.startswith('Wall time:'))
+    assert f'made by a workflow invocation that started at {record["started"]} on 2 cores ' \
+           'with 16 jobs' in line and 'it trained all 3 runs (run x seed) shown' in line, line
+    minutes = float(re.search(r'after ([\d.]+) min', line).group(1))
+    assert 0 < minutes <= record['wall_s'] / 60 + 0.05
+
+    assert workflow_time.main(['--tier', 'tiny', '--root', str(tiny_tier), '--repeats', '1']) == 0
+    out = capsys.readouterr().out
+    assert re.search(r'^mmdet_train +train +3 ', out, re.M), out
+    assert re.search(r'^all jobs +15 ', out, re.M), out   # every job but `all`
+    assert f'wall time {record["wall_s"]:.0f} s' in out
+
+
 # Appended to a copy of report.html: once the report has loaded, decode every image result and
 # every image inside the HTML pages in Chromium and write what loaded into the DOM.
 CHECKER = """

@@ -34,14 +34,29 @@ def test_schema_rejects_unknown_keys_and_sets_defaults():
     from snakemake.utils import validate
     config = {}
     validate(config, str(SCHEMA))
-    assert config == {'tier': 'smoke', 'tables': ['all'], 'seeds': 1, 'data': {},
+    assert config == {'tier': 'smoke', 'tables': ['all'], 'data': {},
                       'threads': 1, 'synth_seed': 0, 'fps': 'tables'}
+    assert wf.tier_defaults(config)['seeds'] == 3   # the seeds' default depends on the tier
     for bad in ({'teir': 'paper'}, {'seeds': 0}, {'data': {'visdrone': 3}}):
         with pytest.raises(WorkflowError):
             validate(dict(bad), str(SCHEMA))
     schema = yaml.safe_load(SCHEMA.read_text())
     for key, spec in schema['properties'].items():
-        assert {'type', 'description', 'default'} <= set(spec), key
+        assert {'type', 'description'} <= set(spec), key
+        assert ('default' in spec) != ('x-default' in spec), key   # x-default: set later
+
+
+def test_seeds_default_per_tier_and_explicit_seeds_win():
+    from snakemake.utils import validate
+    assert set(vocab.TIER_SEEDS) == set(vocab.TIERS)
+    for tier, seeds in (('smoke', 3), ('tiny', 1), ('paper', 1), ('check', 1)):
+        config = {'tier': tier}
+        wf.normalize_config(config)
+        wf.check_config_keys(config, SCHEMA)
+        validate(config, str(SCHEMA))
+        assert wf.tier_defaults(config)['seeds'] == seeds, tier
+    for tier in vocab.TIERS:   # --config seeds=N wins, whatever the tier
+        assert wf.tier_defaults({'tier': tier, 'seeds': 2})['seeds'] == 2
 
 
 def test_choices_come_from_the_vocabulary():

@@ -57,10 +57,16 @@ def test_smoke_dag_trains_every_run_once(tmp_path, registry):
     out = dry_run(tmp_path, 'tier=smoke')
     trained = Counter(m.group(1) for m in TRAIN.finditer(out))
     assert set(trained) == set(registry.runs)  # every run of every table ...
-    assert set(trained.values()) == {1}  # ... once, however many tables share it
+    # ... once per seed (smoke: 3 by default, srtod.vocab.TIER_SEEDS), however many tables
+    # share it
+    assert Counter((m.group(1), m.group(3)) for m in TRAIN.finditer(out)) == {
+        (run, str(seed)): 1 for run in registry.runs for seed in range(3)}
+    assert set(trained.values()) == {3}
     assert {m.group(2) for m in TRAIN.finditer(out)} == {'smoke'}
     assert Counter(m.group(1) for m in TEST.finditer(out)) == trained
     fps = {m.group(1) for m in FPS.finditer(out)}
+    # every job has its benchmark file (benchmarks/<tier>/<rule>/...), read by make bench
+    assert out.count('benchmark: benchmarks/smoke/mmdet_train/') == sum(trained.values())
     assert fps == {'aitod/detectors', 'aitod/detectors+srtod-pdm', 'aitod/detectors+srtod'}
     for rule in ('srtod_synth', 'srtod_validate', 'srtod_collect', 'srtod_report'):
         assert re.search(rf'rule {rule}:', out), rule

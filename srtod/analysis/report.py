@@ -706,7 +706,8 @@ def code_version_rows(registry, summaries, runs: pd.DataFrame, tables) -> list[l
 def render_index(registry, runs: pd.DataFrame, tier: str, tables: list[str],
                  seeds: int | None = None, extra_links: list[tuple[str, str]] = (),
                  statistics: dict | None = None, results_root=None,
-                 datasets_figure: bool = False) -> str:
+                 datasets_figure: bool = False, invocation: dict | None = None,
+                 now: float | None = None) -> str:
     """The markdown of ``reports/<tier>/index.md``.
 
     Args:
@@ -715,7 +716,12 @@ def render_index(registry, runs: pd.DataFrame, tier: str, tables: list[str],
         statistics: table -> its ``table_statistics`` (computed here when absent).
         results_root: where the per-image records are (default ``results``).
         datasets_figure: show supplement Fig. 1 (``DATASETS_FIGURE_PATH``, which must exist).
+        invocation: the record of the workflow invocation writing the report
+            (srtod.workflow.read_invocation), for the measured wall time; None: not measured.
+        now: when the report is written (time.time(); default now).
     """
+    from srtod.workflow import wall_time_text
+
     runs = select_seeds(runs, seeds)
     summaries = summarize_runs(runs)
     run_ids = sorted({r.run_id for r in registry.rows
@@ -730,6 +736,7 @@ def render_index(registry, runs: pd.DataFrame, tier: str, tables: list[str],
              f'tables: {len(run_ids)} ({counts["ok"]} ok, {counts["failed"]} failed, '
              f'{counts["incomplete"]} incomplete, {counts["not run"]} not run; '
              f'{len(stale_runs)} stale).', '',
+             wall_time_text(invocation, _trainings(runs, run_ids), now), '',
              'Each table report lists the published numbers, the reproduced ones, their '
              'difference, the gain of each SR-TOD row over its baseline (published and '
              'reproduced), the statistics, the figures of its SR-TOD rows, the provenance of '
@@ -785,9 +792,15 @@ def render_index(registry, runs: pd.DataFrame, tier: str, tables: list[str],
     return '\n'.join(lines).rstrip() + '\n'
 
 
+def _trainings(runs: pd.DataFrame, run_ids) -> int:
+    """The (run, seed) rows of ``runs`` among ``run_ids``: the trainings index.md shows."""
+    return int(runs['run_id'].isin(run_ids).sum()) if len(runs) else 0
+
+
 def write_reports(registry, runs: pd.DataFrame, tier: str, tables: list[str],
                   out_dir: str | Path, seeds: int | None = None,
-                  results_root: str | Path | None = None) -> list[Path]:
+                  results_root: str | Path | None = None,
+                  invocation: dict | None = None) -> list[Path]:
     """Write ``<table>.md`` and its figures for each table, then ``index.md``; and the HTML copy
     of each page (``html/``, figures inlined) for ``snakemake --report``.
 
@@ -799,6 +812,9 @@ def write_reports(registry, runs: pd.DataFrame, tier: str, tables: list[str],
         out_dir: ``reports/<tier>``.
         seeds: use seeds ``0..seeds-1`` (default: all collected seeds).
         results_root: where the per-image records and figure panels are (default: ``results``).
+        invocation: the record of the workflow invocation (its start, for index.md's wall
+            time); default ``logs/<tier>/workflow.json`` of the working directory, which the
+            workflow's onstart handler writes (srtod.workflow.record_invocation).
 
     Returns:
         The files written (index last).
@@ -820,8 +836,12 @@ def write_reports(registry, runs: pd.DataFrame, tier: str, tables: list[str],
     # check tier skips (Snakefile)
     links = [] if tier == 'check' else [
         ("the paper's claims, each with the evidence of these runs", 'claims.md')]
+    if invocation is None:
+        from srtod.workflow import read_invocation
+        invocation = read_invocation(tier)
     index = out_dir / 'index.md'
     write_text(index, render_index(registry, selected, tier, tables, seeds, links, statistics,
-                                   results_root, (out_dir / DATASETS_FIGURE_PATH).is_file()))
+                                   results_root, (out_dir / DATASETS_FIGURE_PATH).is_file(),
+                                   invocation))
     written += [write_html(index), index]
     return written

@@ -2,8 +2,10 @@
 
 1. SR-TOD inference overhead: Cascade R-CNN R50-FPN with and without SR-TOD at 1920x1080.
 2. AI-TOD metric backends: pycocotools vs faster-coco-eval on a DroneSwarms-sized result set.
+3. Where the time of the last workflow invocation went (default the smoke tier): per rule and
+   stage, the fixed cost of a job x jobs, Snakemake's own share (srtod/bench/workflow_time.py).
 
-Pass the name of one benchmark (`srtod_speed`, `metric_speed`) to run only that one; further
+Pass the name of one benchmark (`srtod_speed`, `metric_speed`, `workflow_time`) to run only that one; further
 arguments go to it.
 """
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ('srtod_speed', 'metric_speed')
+BENCHMARKS = ('srtod_speed', 'metric_speed', 'workflow_time')
 
 
 def main(argv: list[str]) -> int:

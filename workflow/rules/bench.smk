@@ -10,6 +10,8 @@ rule srtod_fps:
         metrics="results/{tier}/{run}/seed{seed}/metrics.json",
     output:
         "results/{tier}/{run}/seed{seed}/fps.json",
+    benchmark:
+        "benchmarks/{tier}/srtod_fps/{run}/seed{seed}.tsv",
     log:
         "logs/{tier}/{run}/seed{seed}/fps.log",
     threads: workflow.cores

@@ -9,6 +9,8 @@ if TIER == "paper":
     rule srtod_convert:
         output:
             "data/{tier}/{dataset}/{split}.json",
+        benchmark:
+            "benchmarks/{tier}/srtod_convert/{dataset}/{split}.tsv",
         log:
             "logs/{tier}/data/{dataset}/convert_{split}.log",
         params:
@@ -32,6 +34,8 @@ else:
         output:
             train="data/{tier}/{dataset}/train.json",
             test="data/{tier}/{dataset}/test.json",
+        benchmark:
+            "benchmarks/{tier}/srtod_synth/{dataset}.tsv",
         log:
             "logs/{tier}/data/{dataset}/synth.log",
         params:
@@ -54,6 +58,8 @@ rule srtod_validate:
         test="data/{tier}/{dataset}/test.json",
     output:
         "results/{tier}/data/{dataset}.validation.txt",
+    benchmark:
+        "benchmarks/{tier}/srtod_validate/{dataset}.tsv",
     log:
         "logs/{tier}/data/{dataset}/validate.log",
     params:
@@ -71,6 +77,8 @@ rule srtod_data_ready:
         expand("results/{{tier}}/data/{dataset}.validation.txt", dataset=DATASETS),
     output:
         "results/{tier}/data/ready.json",
+    benchmark:
+        "benchmarks/{tier}/srtod_data_ready/all.tsv",
     log:
         "logs/{tier}/data/ready.log",
     run:

@@ -42,6 +42,8 @@ rule srtod_figures:
         ],
         panel=f"results/{{tier}}/{{run}}/seed{FIGURES_SEED}/{PANEL_FILE}",
         separation=f"results/{{tier}}/{{run}}/seed{FIGURES_SEED}/separation.json",
+    benchmark:
+        "benchmarks/{tier}/srtod_figures/{run}.tsv",
     log:
         "logs/{tier}/figures/{run}.log",
     threads: THREADS
@@ -62,6 +64,8 @@ rule srtod_figures_datasets:
             category="Difference maps",
             subcategory="all datasets",
         ),
+    benchmark:
+        "benchmarks/{tier}/srtod_figures_datasets/all.tsv",
     log:
         "logs/{tier}/figures/datasets.log",
     params:
@@ -83,6 +87,8 @@ rule srtod_claims:
             caption="../report/claims.rst",
             category="Claims",
         ),
+    benchmark:
+        "benchmarks/{tier}/srtod_claims/all.tsv",
     log:
         "logs/{tier}/claims.log",
     shell:

@@ -27,6 +27,8 @@ rule srtod_pretrain:
             for norm in _pretrain.NORMALISATIONS
         },
         record="results/{tier}/pretrain/{family}.json",
+    benchmark:
+        "benchmarks/{tier}/srtod_pretrain/{family}.tsv",
     log:
         "logs/{tier}/pretrain/{family}.log",
     wildcard_constraints:

@@ -39,6 +39,8 @@ rule srtod_collect:
             caption="../report/runs.rst",
             category="Runs",
         ),
+    benchmark:
+        "benchmarks/{tier}/srtod_collect/all.tsv",
     log:
         "logs/{tier}/collect.log",
     shell:
@@ -89,6 +91,8 @@ rule srtod_report:
             for table in PANEL_TABLES
             for name in ("difference_maps", "features", "gains")
         ],
+    benchmark:
+        "benchmarks/{tier}/srtod_report/all.tsv",
     log:
         "logs/{tier}/report.log",
     params:

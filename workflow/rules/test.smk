@@ -13,6 +13,8 @@ rule aitod_eval:
         test=lambda wc: ancient(f"data/{TIER}/{dataset_of(wc)}/test.json"),
     output:
         "results/{tier}/{run}/seed{seed}/metrics.json",
+    benchmark:
+        "benchmarks/{tier}/aitod_eval/{run}/seed{seed}.tsv",
     log:
         "logs/{tier}/{run}/seed{seed}/test.log",
     threads: THREADS

@@ -24,6 +24,8 @@ rule mmdet_train:
     output:
         record="results/{tier}/{run}/seed{seed}/train.json",
         weights="results/{tier}/{run}/seed{seed}/checkpoint.pth",
+    benchmark:
+        "benchmarks/{tier}/mmdet_train/{run}/seed{seed}.tsv",
     log:
         "logs/{tier}/{run}/seed{seed}/train.log",
     threads: THREADS
