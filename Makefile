@@ -14,7 +14,7 @@ help:
 	@echo "make test        install, then run the test suite (includes a tiny-tier snakemake run)"
 	@echo "make paper-check every paper config at paper size, 2 iterations on synthetic images (reports/check/)"
 	@echo "make doctor      torch, CUDA, mmcv kernels and GPUs of this machine (run on a GPU node)"
-	@echo "make bench       speed figures: SR-TOD inference overhead, AI-TOD metric backends"
+	@echo "make bench       speed figures: SR-TOD inference overhead, AI-TOD metric backends, workflow time"
 
 $(VENV)/.srtod-installed: scripts/install.sh scripts/mmcv_plan.py pyproject.toml $(wildcard requirements/*.txt)
 	bash scripts/install.sh
