@@ -80,17 +80,16 @@ def _is_srtod(model) -> bool:
     return bool(getattr(model, 'with_srtod', False)) and hasattr(model, 'srtod_maps')
 
 
-def _mechanism(runner) -> tuple[dict, float]:
-    """The mechanism of the runner's tested model on its whole test split, and its seconds.
+def _mechanism(model, dataset) -> tuple[dict, float]:
+    """The mechanism of the tested (unwrapped) model on its whole test split, and its seconds.
 
     The model and the test dataset are those the test loop just used (eval mode, same
     weights, same pipeline); one image at a time, as ``srtod figures`` sees them.
     """
     from srtod.analysis.mechanism import measure_mechanism
     start = time.perf_counter()
-    model = _unwrapped(runner.model).eval()
     with torch.no_grad():
-        result = measure_mechanism(model, runner.test_dataloader.dataset)
+        result = measure_mechanism(model.eval(), dataset)
     return result, time.perf_counter() - start
 
 
@@ -148,7 +147,7 @@ def test_run(cfg, run_dir: str | Path, *, run_id: str | None = None, tier: str |
     record.update(status='ok', metrics=metrics, threshold=threshold, checkpoint=str(ckpt),
                   test_wall_time_s=round(wall, 3))
     if _is_srtod(model):
-        mechanism, seconds = _mechanism(runner)
+        mechanism, seconds = _mechanism(model, runner.test_dataloader.dataset)
         record.update(mechanism=mechanism, mechanism_wall_time_s=round(seconds, 3))
     write_json(run_dir / 'metrics.json', record)
     return record
