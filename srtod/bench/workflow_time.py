@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from srtod.analysis.format import fmt
 from srtod.workflow import BENCHMARKS_ROOT, read_invocation
 
 #: The stage of each rule of the workflow (a rule not listed is its own stage).
@@ -179,10 +180,6 @@ def _row(cells, widths):
                      for i, (c, w) in enumerate(zip(cells, widths)))
 
 
-def _f(x: float, digits: int = 1) -> str:
-    return '–' if x is None or (isinstance(x, float) and math.isnan(x)) else f'{x:.{digits}f}'
-
-
 def breakdown(rules: dict[str, RuleTime], fixed: dict[str, tuple[float, float]] | None,
               invocation: dict | None) -> list[str]:
     """The printed lines: per rule and stage, fixed cost x jobs, the invocation's share."""
@@ -194,8 +191,8 @@ def breakdown(rules: dict[str, RuleTime], fixed: dict[str, tuple[float, float]] 
                    'RSS MB'), widths)]
     stages: dict[str, list[float]] = {}
     for r in ordered:
-        lines.append(_row((r.rule, r.stage, r.jobs, _f(r.wall_s), _f(r.cpu_s),
-                           _f(r.wall_s / r.jobs), _f(r.cpu_s / r.jobs), _f(r.max_rss_mb, 0)),
+        lines.append(_row((r.rule, r.stage, r.jobs, fmt(r.wall_s), fmt(r.cpu_s),
+                           fmt(r.wall_s / r.jobs), fmt(r.cpu_s / r.jobs), fmt(r.max_rss_mb, 0)),
                           widths))
         acc = stages.setdefault(r.stage, [0, 0.0, 0.0])
         acc[0] += r.jobs
@@ -205,13 +202,13 @@ def breakdown(rules: dict[str, RuleTime], fixed: dict[str, tuple[float, float]] 
     lines += ['', _row(('stage', '', 'jobs', 'wall s', 'CPU s', 'wall/job', 'CPU/job', ''),
                        widths)]
     for stage, (jobs, wall, cpu) in stages.items():
-        lines.append(_row((stage, '', jobs, _f(wall), _f(cpu), _f(wall / jobs), _f(cpu / jobs),
+        lines.append(_row((stage, '', jobs, fmt(wall), fmt(cpu), fmt(wall / jobs), fmt(cpu / jobs),
                            ''), widths))
     jobs = sum(r.jobs for r in ordered)
     wall = sum(r.wall_s for r in ordered)
     cpu = sum(r.cpu_s for r in ordered)
-    lines.append(_row(('all jobs', '', jobs, _f(wall), _f(cpu), _f(wall / jobs) if jobs else '–',
-                       _f(cpu / jobs) if jobs else '–', ''), widths))
+    lines.append(_row(('all jobs', '', jobs, fmt(wall), fmt(cpu), fmt(wall / jobs) if jobs else '–',
+                       fmt(cpu / jobs) if jobs else '–', ''), widths))
     if missing:
         lines.append(f'({missing} jobs without a CPU time of their own, counted as 0 CPU s: '
                      'ended before Snakemake sampled it, or ran inside Snakemake\'s process ('
