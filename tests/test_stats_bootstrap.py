@@ -75,7 +75,9 @@ def test_mismatched_images_are_an_input_error():
 
 @pytest.mark.parametrize('low,high,pub,expected', [
     (0.5, 3.0, 2.0, 'gain reproduced'),
-    (0.5, 3.0, 0.4, 'gain reproduced'),
+    (0.5, 3.0, 0.5, 'gain reproduced'),
+    (0.5, 3.0, 0.4, 'larger than published'),
+    (4.0, 9.2, 0.9, 'larger than published'),
     (0.5, 1.5, 2.0, 'smaller than published'),
     (-0.5, 1.5, 2.0, 'within noise'),
     (0.0, 1.5, 2.0, 'within noise'),

@@ -123,7 +123,8 @@ def test_claims_page_one_line_per_claim_with_details(world):
     rh = next(v for k, v in by_text.items() if k.startswith('The reconstruction head alone'))
     assert rh[3] == '**within noise**'
     dgfe = next(v for k, v in by_text.items() if k.startswith('DGFE adds 1.8 AP'))
-    assert dgfe[3] in ('**gain reproduced**', '**smaller than published**')
+    assert dgfe[3] in ('**gain reproduced**', '**smaller than published**',
+                       '**larger than published**')
     # the threshold moved by 40/255 * 5e-4 = 0.02/255 < 0.1/255: not a learned threshold
     thr = next(v for k, v in by_text.items() if k.startswith('The threshold t is learnable'))
     assert thr[3] == '**not supported**' and 't moved by its loss in 0 of 2' in thr[4]

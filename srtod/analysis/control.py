@@ -14,7 +14,8 @@ and total = anchors + SR-TOD proper on the seeds all three runs finished. Each p
 two-level bootstrap of :func:`srtod.analysis.stats.pair_statistics` on those seeds. Total and
 SR-TOD proper take the verdict of :func:`stats.verdict` against the published total gain (for
 SR-TOD proper: ``gain reproduced`` means SR-TOD alone accounts for the whole published gain,
-``smaller than published`` that it accounts for a part only); the anchors part, of which the
+``smaller than published`` that it accounts for a part only, ``larger than published`` that
+it alone exceeds it); the anchors part, of which the
 paper publishes nothing, takes :func:`stats.difference_verdict`.
 """
 from __future__ import annotations
@@ -176,7 +177,7 @@ def describe_split() -> str:
             'that total = anchors + SR-TOD proper. Total and SR-TOD proper are judged against '
             'the published total gain (for SR-TOD proper, "gain reproduced": SR-TOD at equal '
             'anchors accounts for the whole published gain; "smaller than published": for a '
-            'part of it); the anchors part, of which the paper publishes nothing, only against '
+            'part of it; "larger than published": more than all of it); the anchors part, of which the paper publishes nothing, only against '
             'zero.')
 
 

@@ -15,9 +15,12 @@ Verdicts (``verdict``), with [low, high] the interval, g the published gain (SR-
 its baseline's AP, both as published) and N the seeds:
 - ``too few seeds``: N < 3 (``MIN_SEEDS``); one or two trainings cannot tell a gain from
   run-to-run noise, so no reproduced / not reproduced verdict is given (the interval is shown).
-- ``gain reproduced``: low > 0 and high >= g: a real gain, and the published one is inside the
-  interval or below it.
+- ``gain reproduced``: low > 0 and low <= g <= high: a real gain, and the published one is
+  inside the interval.
 - ``smaller than published``: low > 0 and high < g: a real gain, smaller than the published one.
+- ``larger than published``: low > g (> 0): a real gain, larger than the published one. Not
+  ``gain reproduced``: a verdict never reads better than its interval (a +7 AP gain against a
+  published +0.9 reproduces the direction, not the gain).
 - ``within noise``: low <= 0 <= high: the interval contains zero; no gain is shown.
 - ``not reproduced``: high < 0: SR-TOD is worse than its baseline beyond noise.
 - ``no gain published``: g <= 0 or unknown; the paper claims no gain, the interval is shown alone.
@@ -39,8 +42,8 @@ import numpy as np
 
 from srtod.errors import InputError
 
-VERDICTS = ('too few seeds', 'gain reproduced', 'smaller than published', 'within noise',
-            'not reproduced', 'no gain published')
+VERDICTS = ('too few seeds', 'gain reproduced', 'smaller than published',
+            'larger than published', 'within noise', 'not reproduced', 'no gain published')
 #: Verdicts of a difference the paper publishes nothing about (``difference_verdict``).
 DIFFERENCE_VERDICTS = ('too few seeds', 'above noise', 'within noise', 'below noise')
 #: The area range of ``PerImageRecords.ap`` behind each AP column of runs.csv.
@@ -48,7 +51,7 @@ AREA_OF_KEY = {'AP': 'all', 'APvt': 'verytiny', 'APt': 'tiny', 'APs': 'small', '
 #: Fewer seeds than this give the verdict ``too few seeds``.
 MIN_SEEDS = 3
 #: Verdicts of a gain above noise (the interval excludes zero on the gain's side).
-ABOVE_NOISE = ('gain reproduced', 'smaller than published')
+ABOVE_NOISE = ('gain reproduced', 'smaller than published', 'larger than published')
 
 
 def _as_list(records) -> list:
@@ -127,7 +130,9 @@ def verdict(low: float, high: float, published_gain: float | None, seeds: int) -
         return 'not reproduced'
     if low <= 0:
         return 'within noise'
-    return 'gain reproduced' if high >= published_gain else 'smaller than published'
+    if high < published_gain:
+        return 'smaller than published'
+    return 'larger than published' if low > published_gain else 'gain reproduced'
 
 
 def difference_verdict(low: float, high: float, seeds: int) -> str:
