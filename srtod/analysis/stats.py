@@ -323,8 +323,9 @@ def describe_method(n: int = 1000, level: float = 0.95) -> str:
         'scores both runs of every drawn seed on that image draw and keeps the seed-averaged '
         f'difference; the {level:.0%} interval is its percentile range. Verdicts: "too few '
         f'seeds" = fewer than {MIN_SEEDS} seeds, no verdict on the published gain; "gain '
-        'reproduced" = interval above 0 and containing or above the published gain; "smaller '
-        'than published" = interval above 0 but below the published gain; "within noise" = '
+        'reproduced" = interval above 0 and containing the published gain; "smaller than '
+        'published" / "larger than published" = interval above 0 and wholly below / above the '
+        'published gain; "within noise" = '
         'interval contains 0; "not reproduced" = interval below 0; "no gain published" = the '
         'paper reports no gain for this row.')
 
