@@ -8,8 +8,9 @@ The page has one line per claim (verdict, the decisive figure, a link) and, per 
 detail section with the evidence of each run as a table.
 
 Verdicts. A gain claim takes the bootstrap verdict of its pair (stats module). A claim about
-several pairs is ``supported`` when every measured pair shows a gain above noise (``gain reproduced``,
-``smaller than published`` or ``larger than published``), ``partly supported`` when some do, ``not supported`` when none does.
+several pairs is ``supported`` when every measured pair shows a gain above noise (``gain
+reproduced``, ``smaller than published`` or ``larger than published``), ``partly supported`` when
+some do, ``not supported`` when none does.
 A gain, gains or robustness claim measured on fewer than ``stats.MIN_SEEDS`` seeds reads
 ``too few seeds``. The anchor-scale claim groups, like a gains claim, the verdicts of SR-TOD
 proper (each SR-TOD run minus its control, the baseline at the same RPN anchor scale) against

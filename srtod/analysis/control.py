@@ -177,8 +177,8 @@ def describe_split() -> str:
             'that total = anchors + SR-TOD proper. Total and SR-TOD proper are judged against '
             'the published total gain (for SR-TOD proper, "gain reproduced": SR-TOD at equal '
             'anchors accounts for the whole published gain; "smaller than published": for a '
-            'part of it; "larger than published": more than all of it); the anchors part, of which the paper publishes nothing, only against '
-            'zero.')
+            'part of it; "larger than published": more than all of it); the anchors part, of '
+            'which the paper publishes nothing, only against zero.')
 
 
 __all__ = ['BASELINE_ANCHOR_SCALE', 'SPLIT_KEYS', 'PARTS', 'SPLIT_COLUMNS',
