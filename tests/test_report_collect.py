@@ -33,9 +33,12 @@ def registry():
 def test_collect_ok_failed_incomplete(tmp_path, registry):
     base = tmp_path / 'tiny'
     ok = base / 'droneswarms/cascade_rcnn+srtod/seed0'
-    _write(ok / 'train.json', _train('droneswarms/cascade_rcnn+srtod', 0))
+    _write(ok / 'train.json', _train('droneswarms/cascade_rcnn+srtod', 0, seconds_per_iter=0.75,
+                                     peak_memory_mb=2048.5, memory_measure='cpu_ru_maxrss',
+                                     torch_threads=2))
     _write(ok / 'metrics.json', {'status': 'ok', 'metrics': {'aitod/AP': 12.25, 'AP50': 30.0,
-                                                               'APvt': 1.5}})
+                                                               'APvt': 1.5},
+                                 'test_wall_time_s': 4.25})
     _write(ok / 'fps.json', {'status': 'ok', 'fps': 7.5, 'device': 'cpu', 'images': 50})
     bad = base / 'droneswarms/cascade_rcnn+srtod/seed1'
     failure = {'reason': 'loss is nan', 'iteration': 17}
@@ -55,6 +58,10 @@ def test_collect_ok_failed_incomplete(tmp_path, registry):
     assert base_row.status == 'incomplete' and math.isnan(base_row.AP)
     assert good.status == 'ok' and good.AP == 12.25 and good.AP50 == 30.0 and good.APvt == 1.5
     assert good.fps == 7.5 and good.fps_device == 'cpu'
+    assert (good.seconds_per_iter, good.peak_memory_mb, good.torch_threads) == (0.75, 2048.5, 2)
+    assert good.memory_measure == 'cpu_ru_maxrss' and good.test_wall_time_s == 4.25
+    # a train.json of older code (no cost figures) and an untested run: empty, not zero
+    assert math.isnan(base_row.seconds_per_iter) and math.isnan(base_row.test_wall_time_s)
     assert good.threshold_init == pytest.approx(40 / 255)
     assert good.threshold_final == pytest.approx(39.5 / 255)
     assert good.baseline == 'droneswarms/cascade_rcnn' and good.dataset == 'droneswarms'
@@ -66,6 +73,7 @@ def test_collect_ok_failed_incomplete(tmp_path, registry):
     back = load_runs_csv(out)
     assert list(back.status) == ['incomplete', 'ok', 'failed']
     assert back.AP.iloc[1] == 12.25 and back.failure.iloc[2] == 'loss is nan (iteration 17)'
+    assert back.peak_memory_mb.iloc[1] == 2048.5 and back.memory_measure.iloc[1] == 'cpu_ru_maxrss'
 
 
 def test_fps_failure_is_reported_with_metrics_kept(tmp_path, registry):

@@ -111,6 +111,27 @@ def test_index_counts_signs_and_rank_agreement(registry, runs):
     assert versions['v0'][1:] == ['not recorded', '3', 'T4 (3), T6 (1)']
 
 
+def test_index_cost_per_run(registry, runs):
+    runs = runs.copy()
+    full = runs['run_id'] == FULL
+    runs.loc[full, 'seconds_per_iter'] = [2.0, 4.0, 99.0]     # seed 2 is outside seeds=2
+    runs.loc[full, 'peak_memory_mb'] = [1024.0, 3072.0, 99e3]
+    runs['memory_measure'] = runs['memory_measure'].astype(object)
+    runs.loc[full, 'memory_measure'] = 'cpu_ru_maxrss'
+    runs.loc[full, 'torch_threads'] = 2
+    runs.loc[full, 'iterations'] = 200
+    runs.loc[full, 'wall_time_s'] = [10.0, 20.0, 99.0]
+    runs.loc[full, 'test_wall_time_s'] = [1.0, 2.0, 99.0]
+    text = render_index(registry, runs, 'tiny', ['T4'], seeds=2,
+                        statistics={'T4': pd.DataFrame(dict(run_id=[], verdict=[]))})
+    cost = _table_rows(text, 'Cost per run')
+    # mean s/iter and wall times over the two seeds, the larger peak memory in GB
+    assert cost[f'`{FULL}`'][1:] == ['2', '200', '2', '3.0', '3.0', 'CPU peak RSS', '15.0', '1.5']
+    # a run whose train.json predates the cost figures: its cells are missing, not zero
+    assert cost[f'`{BASE}`'][3:] == ['–', '–', '–', '–', '–', '–']
+    assert set(cost) == {f'`{BASE}`', f'`{RH}`', f'`{FULL}`'}
+
+
 def test_stale_rows_are_marked(tmp_path, registry, runs):
     runs = runs.copy()
     runs['stale'] = None

@@ -33,12 +33,19 @@ from srtod.vocab import METRIC_KEYS
 MECHANISM_COLUMNS = ('rec_psnr', 'rec_psnr_constant', 'auc_very_tiny', 'auc_very_tiny_constant',
                      'auc_all', 'auc_all_constant')
 
+#: What one training cost, as train.json records it (srtod.engine.train): seconds per iteration
+#: (the first iteration of each attempt left out), peak memory in MB and how it was measured
+#: (``cpu_ru_maxrss``: the process's peak RSS; ``cuda_max_memory_allocated``: the GPU's peak
+#: allocation), and the torch threads. Empty for a train.json written before they were recorded.
+COST_COLUMNS = ('seconds_per_iter', 'peak_memory_mb', 'memory_measure', 'torch_threads')
+
 #: The columns of runs.csv, in order.
 RUN_COLUMNS = (
     'run_id', 'tier', 'seed', 'dataset', 'detector', 'variant', 'baseline', 'status',
     'failure_stage', 'failure', *METRIC_KEYS, 'fps', 'fps_device', 'fps_images',
     *MECHANISM_COLUMNS,
-    'threshold_init', 'threshold_final', 'iterations', 'wall_time_s', 'config_hash',
+    'threshold_init', 'threshold_final', 'iterations', 'wall_time_s', *COST_COLUMNS,
+    'test_wall_time_s', 'config_hash',
     'run_version', 'code_version', 'machine', 'test_code_version', 'test_machine', 'stale')
 
 STATUS_OK, STATUS_FAILED, STATUS_INCOMPLETE = 'ok', 'failed', 'incomplete'
@@ -126,12 +133,17 @@ def run_record(run_dir: Path, run=None, tier: str | None = None) -> dict | None:
         status=STATUS_OK, failure_stage=None, failure=None,
         iterations=_number(train.get('iterations')),
         wall_time_s=_number(train.get('wall_time_s')),
+        seconds_per_iter=_number(train.get('seconds_per_iter')),
+        peak_memory_mb=_number(train.get('peak_memory_mb')),
+        memory_measure=train.get('memory_measure'),
+        torch_threads=_number(train.get('torch_threads')),
         config_hash=train.get('config_hash'), run_version=train.get('run_version'),
         code_version=train.get('code_version'), machine=machine_text(train.get('machine')),
         stale=None)
     tested = (metrics or {}).get('test_provenance') or {}
     rec.update(test_code_version=tested.get('code_version'),
-               test_machine=machine_text(tested.get('machine')))
+               test_machine=machine_text(tested.get('machine')),
+               test_wall_time_s=_number((metrics or {}).get('test_wall_time_s')))
     rec['threshold_init'], rec['threshold_final'] = _threshold(train, metrics)
     if metrics is not None and metrics.get('status') != STATUS_FAILED:
         values = metrics.get('metrics') or {}
@@ -242,7 +254,8 @@ def load_runs_csv(path: str | Path) -> pd.DataFrame:
         raise InputError('runs table not found; run `srtod collect --tier TIER` first', path=path)
     frame = pd.read_csv(path, dtype={'run_id': str, 'status': str, 'failure': str,
                                      'failure_stage': str, 'variant': str, 'baseline': str,
-                                     'config_hash': str, 'code_version': str, 'stale': str})
+                                     'config_hash': str, 'code_version': str, 'stale': str,
+                                     'memory_measure': str})
     missing = [c for c in ('run_id', 'seed', 'status') if c not in frame.columns]
     if missing:
         raise InputError(f'missing columns {missing}; expected the columns of runs.csv: '

@@ -778,6 +778,16 @@ def render_index(registry, runs: pd.DataFrame, tier: str, tables: list[str],
               markdown_table(['code version', 'machines', 'runs', 'rows per table'],
                              code_version_rows(registry, summaries, in_tables, tables))
               if len(in_tables) else '_No run trained yet._', '']
+    lines += ['## Cost per run', '',
+              'What each run cost to train and test, as its train.json and metrics.json record '
+              'it: seconds per training iteration (the first iteration of each attempt left '
+              'out), peak memory (the process\'s peak RSS on a CPU, the peak allocation on a '
+              'GPU), and the wall time of the training and of the test, in seconds. Means over '
+              'the seeds collected; peak memory is the largest of them.', '',
+              markdown_table(['run', 'seeds', 'iterations', 'threads', 's/iter',
+                              'peak memory (GB)', 'measured as', 'training (s)', 'test (s)'],
+                             cost_rows(in_tables), digits=1)
+              if len(in_tables) else '_No run trained yet._', '']
     if stale_runs:
         lines += ['## Stale runs', '']
         lines += [f'- `{r}`: ' + '; '.join(summaries[r].stale) for r in stale_runs] + ['']
@@ -790,6 +800,39 @@ def render_index(registry, runs: pd.DataFrame, tier: str, tables: list[str],
     if extra_links:
         lines += ['## More', ''] + [f'- [{text}]({href})' for text, href in extra_links] + ['']
     return '\n'.join(lines).rstrip() + '\n'
+
+
+#: How runs.csv's ``memory_measure`` reads in a report.
+MEMORY_MEASURES = {'cpu_ru_maxrss': 'CPU peak RSS',
+                   'cuda_max_memory_allocated': 'GPU peak allocation'}
+
+
+def cost_rows(runs: pd.DataFrame) -> list[list]:
+    """The rows of index.md's cost table: one per run id of ``runs``, by run id.
+
+    Columns: run, seeds, iterations, torch threads, seconds per iteration (mean over seeds),
+    peak memory in GB (the largest over seeds), how it was measured, training and test wall
+    time in seconds (means over seeds). A value runs.csv lacks (older train.json, run not
+    tested) is missing.
+    """
+    def column(group, name):
+        if name not in group:
+            return pd.Series(dtype=float)
+        return pd.to_numeric(group[name], errors='coerce').dropna()
+
+    body = []
+    for run_id, group in runs.groupby('run_id', sort=True):
+        measures = sorted({MEMORY_MEASURES.get(m, m) for m in group.get('memory_measure', [])
+                           if _text(m)})
+        peak = column(group, 'peak_memory_mb')
+        threads = sorted({int(t) for t in column(group, 'torch_threads')})
+        iterations = sorted({int(t) for t in column(group, 'iterations')})
+        body.append([f'`{run_id}`', len(group), ', '.join(map(str, iterations)) or None,
+                     ', '.join(map(str, threads)) or None,
+                     column(group, 'seconds_per_iter').mean(),
+                     peak.max() / 1024.0 if len(peak) else None, ', '.join(measures) or None,
+                     column(group, 'wall_time_s').mean(), column(group, 'test_wall_time_s').mean()])
+    return body
 
 
 def _trainings(runs: pd.DataFrame, run_ids) -> int:
