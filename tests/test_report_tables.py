@@ -111,6 +111,16 @@ def test_index_counts_signs_and_rank_agreement(registry, runs):
     assert versions['v0'][1:] == ['not recorded', '3', 'T4 (3), T6 (1)']
 
 
+def test_check_tier_prints_no_rank_agreement(registry, runs):
+    # the same numbers that give rho = 0.87 at the tiny tier (test above): at the check tier
+    # they come from random weights after 2 iterations, and no rho is printed
+    statistics = {'T4': pd.DataFrame(dict(run_id=[RH, FULL], verdict=['too few seeds'] * 2))}
+    text = render_index(registry, runs, 'check', ['T4'], seeds=2, statistics=statistics)
+    assert _table_rows(text)['[T4](T4.md)'][6] == (
+        '– (n = 3; `check` tier: random weights, the order of rows means nothing)')
+    assert 'ρ =' not in text
+
+
 def test_index_cost_per_run(registry, runs):
     runs = runs.copy()
     full = runs['run_id'] == FULL

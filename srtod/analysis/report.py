@@ -299,7 +299,14 @@ def table_rank_agreement(data: TableData) -> tuple[float, int, str | None]:
     return rho, n, column
 
 
-def rank_text(rho: float, n: int) -> str:
+#: Tiers whose APs come from randomly initialised models trained for a few iterations: their
+#: order of rows says nothing, so no rank agreement is printed (a ρ would read as evidence).
+UNRANKED_TIERS = ('check',)
+
+
+def rank_text(rho: float, n: int, tier: str | None = None) -> str:
+    if tier in UNRANKED_TIERS:
+        return f'– (n = {n}; `{tier}` tier: random weights, the order of rows means nothing)'
     return f'ρ = {fmt(rho, 2)} (n = {n})' if math.isfinite(rho) else f'– (n = {n})'
 
 
@@ -628,7 +635,7 @@ def render_table(registry, runs: pd.DataFrame, tier: str, table: str, out_dir: s
               '## Difference (reproduced − published)', '',
               markdown_table(['row'] + data.columns, diff_body), '',
               f'Rank agreement: Spearman correlation between the published and the reproduced '
-              f'{rank_key or "–"} of the rows run, {rank_text(rho, n_rank)}: 1 when the '
+              f'{rank_key or "–"} of the rows run, {rank_text(rho, n_rank, tier)}: 1 when the '
               'reproduction orders the rows as the paper does, whatever the absolute level.', '']
     if 'FPS' in data.columns:
         devices = sorted({str(d) for d in runs.get('fps_device', pd.Series()).dropna()})
@@ -763,7 +770,8 @@ def render_index(registry, runs: pd.DataFrame, tier: str, tables: list[str],
         rho, n_rank, _ = table_rank_agreement(data)
         body.append([f'[{table}]({table}.md)', registry.tables[table].title or '',
                      registry.tables[table].dataset or '–', f'{measured}/{runnable}',
-                     str(stale), signs_text(stats.sign_counts(frame)), rank_text(rho, n_rank)])
+                     str(stale), signs_text(stats.sign_counts(frame)),
+                     rank_text(rho, n_rank, tier)])
     lines += [markdown_table(['table', 'title', 'dataset', 'rows run', 'stale rows',
                               'SR-TOD gains above noise', 'rank agreement'], body), '']
     if datasets_figure:
